@@ -4,9 +4,34 @@
 //! once, then a stream of [`Scene`]s (plain data, no GPU types). Output: one [`RenderedImage`]
 //! per scene: anti-aliased sRGB colour, exact class segmentation and instance maps, and depth.
 //! Runs on any wgpu adapter: a real GPU, or the lavapipe software Vulkan driver.
+//!
+//! ```no_run
+//! use renderer::{Renderer, RendererConfig};
+//! let mut r = Renderer::new(RendererConfig::with_size(64, 64))?;
+//! let mesh = r.upload_mesh(&renderer::primitives::cube(0.5))?;
+//! # let _ = mesh;
+//! # Ok::<(), renderer::RenderError>(())
+//! ```
+//!
+//! Conventions (see `docs/renderer.md`): world units are metres, z up; depth is camera-space z
+//! (distance along the view axis, not the ray length), `f32::INFINITY` where nothing was hit;
+//! colour is shaded in linear light and encoded to sRGB; anti-aliasing is 4x MSAA averaged in
+//! linear light; labels come from the majority sample of each pixel, never blended.
 
+pub mod adapter;
+pub mod config;
+pub mod error;
+mod gpu_types;
+mod pool;
+pub mod primitives;
+#[allow(clippy::module_inception)]
+mod renderer;
 pub mod scene;
 
+pub use adapter::{AdapterSummary, list_adapters};
+pub use config::RendererConfig;
+pub use error::{RenderError, StreamError};
+pub use renderer::{MAX_OBJECTS_PER_SCENE, RenderStats, Renderer};
 pub use scene::{
     Background, Camera, Material, MeshId, ObjectInstance, PointLight, RenderedImage, Scene,
     TextureId,

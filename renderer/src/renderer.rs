@@ -1,0 +1,1275 @@
+//! The batched offscreen renderer.
+//!
+//! Input: [`Scene`]s referring to meshes and textures uploaded once. Output: one
+//! [`RenderedImage`] per scene. Many scenes are drawn per GPU submission as tiles of one atlas
+//! (per-tile viewport + scissor), into a 4x multisampled colour target plus multisampled depth
+//! and label targets; a compute pass resolves them into image-major records (colour averaged in
+//! linear light and encoded to sRGB, labels and depth from the majority sample, never blended)
+//! that are read back with one copy per batch. `render_stream` keeps `frames_in_flight` batches
+//! in flight so that scene preparation, GPU work and readback overlap.
+
+use std::collections::VecDeque;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dtd_textures::Texture;
+use glam::{Mat3, Mat4, Vec3};
+use shapenet_loader::Mesh;
+
+use crate::adapter::{AdapterSummary, new_instance, pick_adapter};
+use crate::config::RendererConfig;
+use crate::error::{RenderError, StreamError};
+use crate::gpu_types::{
+    DrawData, KIND_BACKGROUND, KIND_OBJECT, NO_TEXTURE, OUTPUT_PIXEL_BYTES, ResolveParams, Vertex,
+};
+use crate::pool::{MeshPool, MeshRange, TexturePool, validate_mesh};
+use crate::scene::{MeshId, RenderedImage, Scene, TextureId};
+
+/// Most objects one scene may hold (instance ids are u8, 0 is the background).
+pub const MAX_OBJECTS_PER_SCENE: usize = 255;
+/// Blinn-Phong exponent of the specular highlight.
+const SHININESS: f32 = 40.0;
+/// The background quad covers this multiple of the visible part of its plane.
+const BACKGROUND_MARGIN: f32 = 1.5;
+
+/// Draw kinds, in drawing order; each maps to a pipeline (`pipeline_of`).
+const DRAW_FLAT_OBJECT: u8 = 0;
+const DRAW_TEXTURED_OBJECT: u8 = 1;
+const DRAW_TEXTURED_BACKGROUND: u8 = 2;
+const DRAW_FLAT_BACKGROUND: u8 = 3;
+
+/// Index into `Renderer::scene_pipelines` (= the shader's TEXTURE_MODE) of a draw kind.
+fn pipeline_of(kind: u8) -> usize {
+    match kind {
+        DRAW_TEXTURED_OBJECT => 1,
+        DRAW_TEXTURED_BACKGROUND => 2,
+        _ => 0,
+    }
+}
+
+const COLOR_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8UnormSrgb;
+const DEPTH_OUT_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::R32Float;
+const LABEL_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rg8Uint;
+const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
+
+/// Cumulative timings of the renderer since creation (or the last [`Renderer::reset_stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RenderStats {
+    /// Images rendered.
+    pub images: u64,
+    /// GPU submissions.
+    pub batches: u64,
+    /// CPU time building draw data and recording/submitting command buffers.
+    pub prepare: Duration,
+    /// Time blocked waiting for the device to finish a batch (rendering, resolve, copy).
+    pub gpu_wait: Duration,
+    /// CPU time copying mapped readback memory into [`RenderedImage`]s.
+    pub readback: Duration,
+}
+
+/// How the tiles of one batch are laid out in the atlas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct AtlasLayout {
+    columns: u32,
+    rows: u32,
+    batch: usize,
+}
+
+impl AtlasLayout {
+    fn new(width: u32, height: u32, batch: usize, max_dim: u32) -> AtlasLayout {
+        let max_cols = (max_dim / width).max(1);
+        let max_rows = (max_dim / height).max(1);
+        let batch = batch.min((max_cols * max_rows) as usize).max(1);
+        // Roughly square atlas.
+        let ideal = ((batch as f64 * height as f64 / width as f64).sqrt().ceil() as u32).max(1);
+        let mut columns = ideal.min(max_cols).min(batch as u32);
+        let mut rows = (batch as u32).div_ceil(columns);
+        if rows > max_rows {
+            columns = max_cols;
+            rows = (batch as u32).div_ceil(columns);
+        }
+        AtlasLayout {
+            columns,
+            rows,
+            batch,
+        }
+    }
+
+    fn tile_origin(&self, image: usize, width: u32, height: u32) -> (u32, u32) {
+        let i = image as u32;
+        ((i % self.columns) * width, (i / self.columns) * height)
+    }
+}
+
+/// The render targets of one atlas.
+struct Targets {
+    color: wgpu::TextureView,
+    depth_out: wgpu::TextureView,
+    labels: wgpu::TextureView,
+    depth: wgpu::TextureView,
+}
+
+/// A batch submitted but not yet read back.
+struct InFlight {
+    slot: usize,
+    submission: wgpu::SubmissionIndex,
+    first_index: usize,
+    count: usize,
+    mapped: mpsc::Receiver<Result<(), wgpu::BufferAsyncError>>,
+}
+
+/// Errors reported by wgpu outside of a call's return value, collected for the next check.
+type ErrorLog = Arc<Mutex<Vec<(bool, String)>>>;
+
+/// Batched offscreen renderer on one wgpu device. See the module docs.
+pub struct Renderer {
+    config: RendererConfig,
+    summary: AdapterSummary,
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    errors: ErrorLog,
+    layout: AtlasLayout,
+    meshes: MeshPool,
+    textures: TexturePool,
+    sampler: wgpu::Sampler,
+    /// Scene pipelines by texture mode: flat, cube-projected, planar (background).
+    scene_pipelines: [wgpu::RenderPipeline; 3],
+    texture_layout: wgpu::BindGroupLayout,
+    texture_bind_group: wgpu::BindGroup,
+    draw_layout: wgpu::BindGroupLayout,
+    draw_bind_group: wgpu::BindGroup,
+    draw_buffer: wgpu::Buffer,
+    /// Bytes between consecutive draws in `draw_buffer` (uniform offset alignment).
+    draw_stride: u64,
+    draw_capacity: u64,
+    resolve_pipeline: wgpu::ComputePipeline,
+    resolve_bind_group: wgpu::BindGroup,
+    params_buffer: wgpu::Buffer,
+    output_buffer: wgpu::Buffer,
+    readback: Vec<wgpu::Buffer>,
+    targets: Targets,
+    draws: Vec<u8>,
+    /// (texture mode, tile, draw number, mesh range), sorted before encoding.
+    commands: Vec<(u8, u32, u32, MeshRange)>,
+    stats: RenderStats,
+}
+
+fn srgb_to_linear(c: f32) -> f32 {
+    if c <= 0.04045 {
+        c / 12.92
+    } else {
+        ((c + 0.055) / 1.055).powf(2.4)
+    }
+}
+
+fn linear_color(c: [f32; 3]) -> [f32; 3] {
+    c.map(|v| srgb_to_linear(v.clamp(0.0, 1.0)))
+}
+
+fn finite3(v: [f32; 3]) -> bool {
+    v.iter().all(|c| c.is_finite())
+}
+
+impl Renderer {
+    /// Opens the adapter named by `config.adapter` (or the best one: a real GPU before the
+    /// software adapter), creates the device, pipelines and atlas targets.
+    pub fn new(config: RendererConfig) -> Result<Renderer, RenderError> {
+        config.validate()?;
+        let instance = new_instance();
+        let (adapter, summary) = pick_adapter(&instance, config.adapter.as_deref())?;
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("renderer"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| RenderError::DeviceRequest {
+            adapter: summary.name.clone(),
+            message: e.to_string(),
+        })?;
+        tracing::info!(adapter = %summary, "renderer device created");
+
+        let errors: ErrorLog = Arc::new(Mutex::new(Vec::new()));
+        {
+            let log = errors.clone();
+            device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+                let oom = matches!(e, wgpu::Error::OutOfMemory { .. });
+                if let Ok(mut log) = log.lock() {
+                    log.push((oom, e.to_string()));
+                }
+            }));
+            let log = errors.clone();
+            device.set_device_lost_callback(move |reason, message| {
+                if let Ok(mut log) = log.lock() {
+                    log.push((false, format!("device lost ({reason:?}): {message}")));
+                }
+            });
+        }
+
+        let layout = AtlasLayout::new(
+            config.width,
+            config.height,
+            config.batch,
+            limits.max_texture_dimension_2d,
+        );
+        let max_pixels_per_buffer = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size)
+            / OUTPUT_PIXEL_BYTES;
+        let pixels = layout.batch as u64 * config.width as u64 * config.height as u64;
+        if pixels > max_pixels_per_buffer {
+            return Err(RenderError::InvalidConfig {
+                field: "batch",
+                value: config.batch.to_string(),
+                expected: format!(
+                    "at most {} images of {}x{} per batch on this adapter",
+                    max_pixels_per_buffer / (config.width as u64 * config.height as u64),
+                    config.width,
+                    config.height
+                ),
+            });
+        }
+        if layout.batch < config.batch {
+            tracing::warn!(
+                requested = config.batch,
+                used = layout.batch,
+                "batch clamped to what fits in the largest texture"
+            );
+        }
+
+        let mut meshes = MeshPool::new(&device);
+        // Range 0: the background quad, (+-1, +-1, 0) facing +z.
+        meshes.push(
+            &device,
+            &queue,
+            &[
+                [-1.0, -1.0, 0.0],
+                [1.0, -1.0, 0.0],
+                [1.0, 1.0, 0.0],
+                [-1.0, 1.0, 0.0],
+            ],
+            &[[0.0, 0.0, 1.0]; 4],
+            &[0, 1, 2, 0, 2, 3],
+        );
+        let textures = TexturePool::new(
+            &device,
+            config.texture_size,
+            limits.max_texture_array_layers,
+        );
+        let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
+            label: Some("triplanar sampler"),
+            address_mode_u: wgpu::AddressMode::Repeat,
+            address_mode_v: wgpu::AddressMode::Repeat,
+            address_mode_w: wgpu::AddressMode::Repeat,
+            mag_filter: wgpu::FilterMode::Linear,
+            min_filter: wgpu::FilterMode::Linear,
+            mipmap_filter: wgpu::MipmapFilterMode::Linear,
+            ..Default::default()
+        });
+
+        let samples = config.samples;
+        let texture_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("texture bind group layout"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: true },
+                        view_dimension: wgpu::TextureViewDimension::D2Array,
+                        multisampled: false,
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 1,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                    count: None,
+                },
+            ],
+        });
+        let draw_size = std::mem::size_of::<DrawData>() as u64;
+        let draw_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("draw bind group layout"),
+            entries: &[wgpu::BindGroupLayoutEntry {
+                binding: 0,
+                visibility: wgpu::ShaderStages::VERTEX | wgpu::ShaderStages::FRAGMENT,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: true,
+                    min_binding_size: wgpu::BufferSize::new(draw_size),
+                },
+                count: None,
+            }],
+        });
+        let align = (limits.min_uniform_buffer_offset_alignment as u64).max(16);
+        let draw_stride = draw_size.div_ceil(align) * align;
+        let scene_module = device.create_shader_module(wgpu::include_wgsl!("shaders/scene.wgsl"));
+        let scene_pipeline_layout =
+            device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some("scene pipeline layout"),
+                bind_group_layouts: &[Some(&texture_layout), Some(&draw_layout)],
+                immediate_size: 0,
+            });
+        let target = |format| {
+            Some(wgpu::ColorTargetState {
+                format,
+                blend: None,
+                write_mask: wgpu::ColorWrites::ALL,
+            })
+        };
+        let targets_state = [
+            target(COLOR_FORMAT),
+            target(DEPTH_OUT_FORMAT),
+            target(LABEL_FORMAT),
+        ];
+        let make_pipeline = |mode: u32| {
+            let constants = [("TEXTURE_MODE", mode as f64)];
+            let options = wgpu::PipelineCompilationOptions {
+                constants: &constants,
+                zero_initialize_workgroup_memory: false,
+            };
+            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some("scene pipeline"),
+                layout: Some(&scene_pipeline_layout),
+                vertex: wgpu::VertexState {
+                    module: &scene_module,
+                    entry_point: Some("vs_main"),
+                    compilation_options: options.clone(),
+                    buffers: &[Some(wgpu::VertexBufferLayout {
+                        array_stride: std::mem::size_of::<Vertex>() as u64,
+                        step_mode: wgpu::VertexStepMode::Vertex,
+                        attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3],
+                    })],
+                },
+                primitive: wgpu::PrimitiveState {
+                    topology: wgpu::PrimitiveTopology::TriangleList,
+                    cull_mode: None,
+                    ..Default::default()
+                },
+                depth_stencil: Some(wgpu::DepthStencilState {
+                    format: DEPTH_FORMAT,
+                    depth_write_enabled: Some(true),
+                    // Reversed z: 1 at the near plane, 0 at the far plane.
+                    depth_compare: Some(wgpu::CompareFunction::Greater),
+                    stencil: Default::default(),
+                    bias: Default::default(),
+                }),
+                multisample: wgpu::MultisampleState {
+                    count: samples,
+                    mask: !0,
+                    alpha_to_coverage_enabled: false,
+                },
+                fragment: Some(wgpu::FragmentState {
+                    module: &scene_module,
+                    entry_point: Some("fs_main"),
+                    compilation_options: options,
+                    targets: &targets_state,
+                }),
+                multiview_mask: None,
+                cache: None,
+            })
+        };
+        let scene_pipelines = [make_pipeline(0), make_pipeline(1), make_pipeline(2)];
+
+        let targets = create_targets(&device, &config, &layout);
+        let resolve_source = if samples == 1 {
+            include_str!("shaders/resolve.wgsl")
+                .replace("texture_multisampled_2d", "texture_2d")
+                .replace("const SAMPLES: i32 = 4;", "const SAMPLES: i32 = 1;")
+        } else {
+            include_str!("shaders/resolve.wgsl").to_string()
+        };
+        let resolve_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("resolve.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(resolve_source.into()),
+        });
+        let ms = samples > 1;
+        let tex_entry = |binding, sample_type| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Texture {
+                sample_type,
+                view_dimension: wgpu::TextureViewDimension::D2,
+                multisampled: ms,
+            },
+            count: None,
+        };
+        let resolve_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("resolve bind group layout"),
+            entries: &[
+                tex_entry(0, wgpu::TextureSampleType::Float { filterable: false }),
+                tex_entry(1, wgpu::TextureSampleType::Float { filterable: false }),
+                tex_entry(2, wgpu::TextureSampleType::Uint),
+                wgpu::BindGroupLayoutEntry {
+                    binding: 3,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Storage { read_only: false },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 4,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                },
+            ],
+        });
+        let resolve_pipeline_layout =
+            device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some("resolve pipeline layout"),
+                bind_group_layouts: &[Some(&resolve_layout)],
+                immediate_size: 0,
+            });
+        let resolve_pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some("resolve pipeline"),
+            layout: Some(&resolve_pipeline_layout),
+            module: &resolve_module,
+            entry_point: Some("resolve"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        let output_size = pixels * OUTPUT_PIXEL_BYTES;
+        let output_buffer = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("resolve output"),
+            size: output_size,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let params_buffer = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("resolve params"),
+            size: std::mem::size_of::<ResolveParams>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let resolve_bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("resolve bind group"),
+            layout: &resolve_layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::TextureView(&targets.color),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: wgpu::BindingResource::TextureView(&targets.depth_out),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: wgpu::BindingResource::TextureView(&targets.labels),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 3,
+                    resource: output_buffer.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 4,
+                    resource: params_buffer.as_entire_binding(),
+                },
+            ],
+        });
+        let readback = (0..config.frames_in_flight)
+            .map(|i| {
+                device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(&format!("readback {i}")),
+                    size: output_size,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
+            })
+            .collect();
+
+        let draw_capacity = (layout.batch as u64 * 2).max(64);
+        let draw_buffer = draw_uniforms(&device, draw_capacity * draw_stride);
+        let draw_bind_group = draw_bind_group(&device, &draw_layout, &draw_buffer);
+        let texture_bind_group = texture_bind_group(&device, &texture_layout, &textures.view, &sampler);
+        let renderer = Renderer {
+            config,
+            summary,
+            device,
+            queue,
+            errors,
+            layout,
+            meshes,
+            textures,
+            sampler,
+            scene_pipelines,
+            texture_layout,
+            texture_bind_group,
+            draw_layout,
+            draw_bind_group,
+            draw_buffer,
+            draw_stride,
+            draw_capacity,
+            resolve_pipeline,
+            resolve_bind_group,
+            params_buffer,
+            output_buffer,
+            readback,
+            targets,
+            draws: Vec::new(),
+            commands: Vec::new(),
+            stats: RenderStats::default(),
+        };
+        renderer.check_errors("creating the renderer")?;
+        Ok(renderer)
+    }
+
+    /// The adapter in use.
+    pub fn adapter(&self) -> &AdapterSummary {
+        &self.summary
+    }
+
+    /// The configuration in use (`batch` as requested; see [`Renderer::batch_size`]).
+    pub fn config(&self) -> &RendererConfig {
+        &self.config
+    }
+
+    /// Images per submission actually used (the request clamped to the largest atlas).
+    pub fn batch_size(&self) -> usize {
+        self.layout.batch
+    }
+
+    /// Timings accumulated so far.
+    pub fn stats(&self) -> RenderStats {
+        self.stats
+    }
+
+    /// Zeroes the timings.
+    pub fn reset_stats(&mut self) {
+        self.stats = RenderStats::default();
+    }
+
+    /// Number of meshes uploaded.
+    pub fn mesh_count(&self) -> usize {
+        self.meshes.mesh_count()
+    }
+
+    /// Number of textures uploaded.
+    pub fn texture_count(&self) -> usize {
+        self.textures.count()
+    }
+
+    fn check_errors(&self, context: &str) -> Result<(), RenderError> {
+        let first = match self.errors.lock() {
+            Ok(mut log) => {
+                let first = log.first().cloned();
+                log.clear();
+                first
+            }
+            Err(_) => Some((false, "error log poisoned".to_string())),
+        };
+        match first {
+            None => Ok(()),
+            Some((true, _)) => Err(RenderError::OutOfMemory {
+                context: context.to_string(),
+            }),
+            Some((false, message)) => Err(RenderError::Gpu {
+                context: context.to_string(),
+                message,
+            }),
+        }
+    }
+
+    /// Uploads a mesh into the shared vertex/index pool; the handle stays valid for the
+    /// renderer's lifetime.
+    pub fn upload_mesh(&mut self, mesh: &Mesh) -> Result<MeshId, RenderError> {
+        validate_mesh(mesh)?;
+        let index = self.meshes.push(
+            &self.device,
+            &self.queue,
+            &mesh.positions,
+            &mesh.normals,
+            &mesh.indices,
+        );
+        self.check_errors("uploading a mesh")?;
+        Ok(MeshId(index as u32 - 1))
+    }
+
+    /// Uploads a texture as a layer of the texture array (resized to
+    /// `RendererConfig::texture_size` when its size differs; mipmaps built in linear light).
+    pub fn upload_texture(&mut self, texture: &Texture) -> Result<TextureId, RenderError> {
+        let (id, replaced) = self.textures.push(&self.device, &self.queue, texture)?;
+        if replaced {
+            self.texture_bind_group = texture_bind_group(
+                &self.device,
+                &self.texture_layout,
+                &self.textures.view,
+                &self.sampler,
+            );
+        }
+        self.check_errors("uploading a texture")?;
+        Ok(id)
+    }
+
+    /// Renders any number of scenes (internally in batches) and returns their images in order.
+    pub fn render(&mut self, scenes: &[Scene]) -> Result<Vec<RenderedImage>, RenderError> {
+        let mut images = Vec::with_capacity(scenes.len());
+        self.render_stream(scenes.iter().cloned(), |_, image| {
+            images.push(image);
+            Ok::<(), std::convert::Infallible>(())
+        })
+        .map_err(|e| match e {
+            StreamError::Render(e) => e,
+            StreamError::Sink { source, .. } => match source {},
+        })?;
+        Ok(images)
+    }
+
+    /// Streams scenes through the renderer: batch *k+1* is prepared and submitted while batch
+    /// *k* renders, and batch *k* is read back and handed to `sink(index, image)` (in input
+    /// order) while later batches render. Stops at the first error of either side.
+    pub fn render_stream<I, F, E>(&mut self, scenes: I, mut sink: F) -> Result<(), StreamError<E>>
+    where
+        I: IntoIterator<Item = Scene>,
+        F: FnMut(usize, RenderedImage) -> Result<(), E>,
+    {
+        let mut iter = scenes.into_iter();
+        let mut inflight: VecDeque<InFlight> = VecDeque::new();
+        let mut chunk: Vec<Scene> = Vec::with_capacity(self.layout.batch);
+        let mut next_index = 0usize;
+        let mut slot = 0usize;
+        let result = (|| {
+            loop {
+                chunk.clear();
+                chunk.extend(iter.by_ref().take(self.layout.batch));
+                if chunk.is_empty() {
+                    break;
+                }
+                if inflight.len() >= self.readback.len() {
+                    if let Some(done) = inflight.pop_front() {
+                        self.finish_batch(done, &mut sink)?;
+                    }
+                }
+                let submitted = self.submit_batch(&chunk, next_index, slot)?;
+                inflight.push_back(submitted);
+                next_index += chunk.len();
+                slot = (slot + 1) % self.readback.len();
+            }
+            while let Some(done) = inflight.pop_front() {
+                self.finish_batch(done, &mut sink)?;
+            }
+            Ok(())
+        })();
+        if result.is_err() {
+            // Leave the readback buffers unmapped and idle for the next call.
+            for pending in inflight.drain(..) {
+                self.abandon(pending);
+            }
+        }
+        result
+    }
+
+    fn abandon(&self, pending: InFlight) {
+        let _ = self.device.poll(wgpu::PollType::Wait {
+            submission_index: Some(pending.submission),
+            timeout: None,
+        });
+        if let Ok(Ok(())) = pending.mapped.try_recv() {
+            self.readback[pending.slot].unmap();
+        }
+    }
+
+    /// Validates the scenes and turns them into draw data + per-tile draw commands.
+    fn prepare(&mut self, scenes: &[Scene], first_index: usize) -> Result<(), RenderError> {
+        self.draws.clear();
+        self.commands.clear();
+        let (w, h) = (self.config.width, self.config.height);
+        let aspect = w as f32 / h as f32;
+        let bg_range = self.meshes.ranges[0];
+        let n_textures = self.textures.count();
+        for (k, scene) in scenes.iter().enumerate() {
+            let scene_index = first_index + k;
+            let invalid = |reason: String| RenderError::InvalidScene {
+                scene: scene_index,
+                reason,
+            };
+            if scene.objects.len() > MAX_OBJECTS_PER_SCENE {
+                return Err(RenderError::TooManyObjects {
+                    scene: scene_index,
+                    count: scene.objects.len(),
+                    max: MAX_OBJECTS_PER_SCENE,
+                });
+            }
+            let cam = &scene.camera;
+            if !(finite3(cam.position) && finite3(cam.target) && finite3(cam.up)) {
+                return Err(invalid("camera vectors are not finite".into()));
+            }
+            if !(cam.fov_y_deg > 0.0 && cam.fov_y_deg < 180.0) {
+                return Err(invalid(format!(
+                    "camera fov_y_deg {} is not in (0, 180)",
+                    cam.fov_y_deg
+                )));
+            }
+            if !(cam.near > 0.0 && cam.far > cam.near && cam.far.is_finite()) {
+                return Err(invalid(format!(
+                    "camera near {} / far {} must satisfy 0 < near < far",
+                    cam.near, cam.far
+                )));
+            }
+            let eye = Vec3::from(cam.position);
+            let target = Vec3::from(cam.target);
+            let up = Vec3::from(cam.up);
+            let forward = (target - eye).normalize_or_zero();
+            let right = forward.cross(up).normalize_or_zero();
+            if forward == Vec3::ZERO || right == Vec3::ZERO {
+                return Err(invalid(
+                    "camera position equals its target, or up is parallel to the view".into(),
+                ));
+            }
+            let true_up = right.cross(forward);
+            let fov = cam.fov_y_deg.to_radians();
+            let view_proj = view_projection(eye, right, true_up, forward, fov, aspect, cam);
+
+            let light = &scene.light;
+            if !(finite3(light.position) && finite3(light.intensity) && scene.fill.is_finite()) {
+                return Err(invalid("light or fill is not finite".into()));
+            }
+            let light_pos = Vec3::from(light.position);
+            let ref_dist2 = {
+                let d2 = (light_pos - target).length_squared();
+                if d2 > 1e-6 { d2 } else { 1.0 }
+            };
+            let light_color = Vec3::from(light.intensity) * ref_dist2;
+            let shared = DrawData {
+                mvp: [[0.0; 4]; 4],
+                model: [[0.0; 4]; 4],
+                normal_mat: [[0.0; 4]; 3],
+                eye: eye.extend(0.0).to_array(),
+                forward: forward.extend(0.0).to_array(),
+                light_pos: light_pos.extend(scene.fill).to_array(),
+                light_color: light_color.extend(0.0).to_array(),
+                color: [0.0; 4],
+                params: [0.0; 4],
+                ids: [0; 4],
+            };
+            let tile = k as u32;
+            let check_texture = |t: Option<TextureId>, what: String| match t {
+                None => Ok(NO_TEXTURE),
+                Some(id) if (id.0 as usize) < n_textures => Ok(id.0),
+                Some(id) => Err(RenderError::InvalidTextureHandle {
+                    scene: scene_index,
+                    what,
+                    texture: id.0,
+                    uploaded: n_textures,
+                }),
+            };
+
+            for (j, obj) in scene.objects.iter().enumerate() {
+                let range = self
+                    .meshes
+                    .get(obj.mesh)
+                    .ok_or(RenderError::InvalidMeshHandle {
+                        scene: scene_index,
+                        object: j,
+                        mesh: obj.mesh.0,
+                        uploaded: self.meshes.mesh_count(),
+                    })?;
+                let model = Mat4::from_cols_array_2d(&obj.transform);
+                let m3 = Mat3::from_mat4(model);
+                let det = m3.determinant();
+                if !model.is_finite() || det.abs() < 1e-12 {
+                    return Err(invalid(format!(
+                        "object {j} transform is not finite or is singular"
+                    )));
+                }
+                let normal_mat = m3.inverse().transpose();
+                let mat = &obj.material;
+                if !(finite3(mat.color)
+                    && mat.texture_mix.is_finite()
+                    && mat.texture_scale.is_finite()
+                    && mat.specular.is_finite())
+                {
+                    return Err(invalid(format!("object {j} material is not finite")));
+                }
+                let layer = check_texture(mat.texture, format!("object {j}"))?;
+                let mode = if layer == NO_TEXTURE || mat.texture_mix <= 0.0 {
+                    DRAW_FLAT_OBJECT
+                } else {
+                    DRAW_TEXTURED_OBJECT
+                };
+                self.commands
+                    .push((mode, tile, self.commands.len() as u32, range));
+                push_draw(&mut self.draws, self.draw_stride, &DrawData {
+                    mvp: (view_proj * model).to_cols_array_2d(),
+                    model: model.to_cols_array_2d(),
+                    normal_mat: [
+                        normal_mat.x_axis.extend(0.0).to_array(),
+                        normal_mat.y_axis.extend(0.0).to_array(),
+                        normal_mat.z_axis.extend(0.0).to_array(),
+                    ],
+                    color: {
+                        let c = linear_color(mat.color);
+                        [c[0], c[1], c[2], mat.texture_mix.clamp(0.0, 1.0)]
+                    },
+                    params: [mat.texture_scale, mat.specular.max(0.0), SHININESS, 0.0],
+                    ids: [
+                        obj.class_id as u32,
+                        obj.instance_id as u32,
+                        layer,
+                        KIND_OBJECT,
+                    ],
+                    ..shared
+                });
+            }
+
+            // Background plane last, so that early depth testing skips hidden parts of it.
+            let bg = &scene.background;
+            if !(finite3(bg.color)
+                && finite3(bg.center)
+                && bg.texture_mix.is_finite()
+                && bg.texture_scale.is_finite())
+            {
+                return Err(invalid("background is not finite".into()));
+            }
+            let layer = check_texture(bg.texture, "background".into())?;
+            let center = Vec3::from(bg.center);
+            let dist = (center - eye).dot(forward);
+            if dist > cam.near && dist < cam.far {
+                let lateral = (center - eye - forward * dist).length();
+                let half = (dist * (fov * 0.5).tan() * aspect.max(1.0) + lateral)
+                    * BACKGROUND_MARGIN
+                    * std::f32::consts::SQRT_2;
+                let model = Mat4::from_cols(
+                    (right * half).extend(0.0),
+                    (true_up * half).extend(0.0),
+                    (-forward).extend(0.0),
+                    center.extend(1.0),
+                );
+                // Backgrounds sort after the objects: early depth tests skip its hidden part.
+                let mode = if layer == NO_TEXTURE || bg.texture_mix <= 0.0 {
+                    DRAW_FLAT_BACKGROUND
+                } else {
+                    DRAW_TEXTURED_BACKGROUND
+                };
+                self.commands
+                    .push((mode, tile, self.commands.len() as u32, bg_range));
+                let c = linear_color(bg.color);
+                push_draw(&mut self.draws, self.draw_stride, &DrawData {
+                    mvp: (view_proj * model).to_cols_array_2d(),
+                    model: model.to_cols_array_2d(),
+                    normal_mat: [
+                        (right / half).extend(0.0).to_array(),
+                        (true_up / half).extend(0.0).to_array(),
+                        (-forward).extend(0.0).to_array(),
+                    ],
+                    color: [c[0], c[1], c[2], bg.texture_mix.clamp(0.0, 1.0)],
+                    params: [bg.texture_scale * half, 0.0, SHININESS, 0.0],
+                    ids: [0, 0, layer, KIND_BACKGROUND],
+                    ..shared
+                });
+            }
+        }
+        // Group draws by pipeline, then by tile; within a tile the scene order is kept, so a
+        // scene renders the same whatever else is in its batch.
+        self.commands.sort_unstable_by_key(|&(mode, tile, seq, _)| (mode, tile, seq));
+        Ok(())
+    }
+
+    fn submit_batch(
+        &mut self,
+        scenes: &[Scene],
+        first_index: usize,
+        slot: usize,
+    ) -> Result<InFlight, RenderError> {
+        let start = Instant::now();
+        self.prepare(scenes, first_index)?;
+        let (w, h) = (self.config.width, self.config.height);
+        let count = scenes.len();
+
+        let n_draws = self.commands.len() as u64;
+        if n_draws > self.draw_capacity {
+            self.draw_capacity = n_draws.next_power_of_two();
+            self.draw_buffer = draw_uniforms(&self.device, self.draw_capacity * self.draw_stride);
+            self.draw_bind_group = draw_bind_group(&self.device, &self.draw_layout, &self.draw_buffer);
+        }
+        if !self.draws.is_empty() {
+            self.queue.write_buffer(&self.draw_buffer, 0, &self.draws);
+        }
+        let params = ResolveParams {
+            tile_width: w,
+            tile_height: h,
+            columns: self.layout.columns,
+            count: count as u32,
+        };
+        self.queue
+            .write_buffer(&self.params_buffer, 0, bytemuck::bytes_of(&params));
+
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("render batch"),
+            });
+        {
+            let color_ops = |clear: wgpu::Color| wgpu::Operations {
+                load: wgpu::LoadOp::Clear(clear),
+                store: wgpu::StoreOp::Store,
+            };
+            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some("scene pass"),
+                color_attachments: &[
+                    Some(wgpu::RenderPassColorAttachment {
+                        view: &self.targets.color,
+                        depth_slice: None,
+                        resolve_target: None,
+                        ops: color_ops(wgpu::Color::BLACK),
+                    }),
+                    Some(wgpu::RenderPassColorAttachment {
+                        view: &self.targets.depth_out,
+                        depth_slice: None,
+                        resolve_target: None,
+                        ops: color_ops(wgpu::Color {
+                            r: f64::INFINITY,
+                            g: 0.0,
+                            b: 0.0,
+                            a: 0.0,
+                        }),
+                    }),
+                    Some(wgpu::RenderPassColorAttachment {
+                        view: &self.targets.labels,
+                        depth_slice: None,
+                        resolve_target: None,
+                        ops: color_ops(wgpu::Color::TRANSPARENT),
+                    }),
+                ],
+                depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
+                    view: &self.targets.depth,
+                    depth_ops: Some(wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(0.0),
+                        store: wgpu::StoreOp::Discard,
+                    }),
+                    stencil_ops: None,
+                }),
+                timestamp_writes: None,
+                occlusion_query_set: None,
+                multiview_mask: None,
+            });
+            pass.set_bind_group(0, &self.texture_bind_group, &[]);
+            pass.set_vertex_buffer(0, self.meshes.vertices.slice(..));
+            pass.set_index_buffer(self.meshes.indices.slice(..), wgpu::IndexFormat::Uint32);
+            let mut current_tile = u32::MAX;
+            let mut current_mode = u8::MAX;
+            for &(mode, tile, seq, range) in &self.commands {
+                if mode != current_mode {
+                    current_mode = mode;
+                    pass.set_pipeline(&self.scene_pipelines[pipeline_of(mode)]);
+                    current_tile = u32::MAX;
+                }
+                if tile != current_tile {
+                    current_tile = tile;
+                    let (x, y) = self.layout.tile_origin(tile as usize, w, h);
+                    pass.set_viewport(x as f32, y as f32, w as f32, h as f32, 0.0, 1.0);
+                    pass.set_scissor_rect(x, y, w, h);
+                }
+                let offset = seq as u64 * self.draw_stride;
+                pass.set_bind_group(1, &self.draw_bind_group, &[offset as u32]);
+                pass.draw_indexed(
+                    range.first_index..range.first_index + range.index_count,
+                    range.base_vertex,
+                    0..1,
+                );
+            }
+        }
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("resolve pass"),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(&self.resolve_pipeline);
+            pass.set_bind_group(0, &self.resolve_bind_group, &[]);
+            pass.dispatch_workgroups(w.div_ceil(8), h.div_ceil(8), count as u32);
+        }
+        let bytes = count as u64 * w as u64 * h as u64 * OUTPUT_PIXEL_BYTES;
+        encoder.copy_buffer_to_buffer(&self.output_buffer, 0, &self.readback[slot], 0, bytes);
+        let submission = self.queue.submit([encoder.finish()]);
+        let (tx, rx) = mpsc::channel();
+        self.readback[slot]
+            .slice(..bytes)
+            .map_async(wgpu::MapMode::Read, move |r| {
+                let _ = tx.send(r);
+            });
+        self.check_errors("submitting a batch")?;
+        self.stats.prepare += start.elapsed();
+        self.stats.batches += 1;
+        Ok(InFlight {
+            slot,
+            submission,
+            first_index,
+            count,
+            mapped: rx,
+        })
+    }
+
+    fn finish_batch<F, E>(&mut self, done: InFlight, sink: &mut F) -> Result<(), StreamError<E>>
+    where
+        F: FnMut(usize, RenderedImage) -> Result<(), E>,
+    {
+        let start = Instant::now();
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(done.submission.clone()),
+                timeout: None,
+            })
+            .map_err(|e| RenderError::Readback {
+                message: e.to_string(),
+            })?;
+        let mapped = match done.mapped.try_recv() {
+            Ok(r) => r,
+            Err(_) => {
+                // The callback runs on the next poll after the submission completes.
+                self.device
+                    .poll(wgpu::PollType::wait_indefinitely())
+                    .map_err(|e| RenderError::Readback {
+                        message: e.to_string(),
+                    })?;
+                done.mapped.recv().map_err(|_| RenderError::Readback {
+                    message: "map callback was dropped".into(),
+                })?
+            }
+        };
+        mapped.map_err(|e| RenderError::Readback {
+            message: e.to_string(),
+        })?;
+        self.check_errors("rendering a batch")?;
+        let waited = start.elapsed();
+        self.stats.gpu_wait += waited;
+
+        let start = Instant::now();
+        let (w, h) = (self.config.width as usize, self.config.height as usize);
+        let pixels = w * h;
+        let image_bytes = pixels * OUTPUT_PIXEL_BYTES as usize;
+        let buffer = &self.readback[done.slot];
+        let images: Vec<RenderedImage> = {
+            let view = buffer
+                .slice(..(done.count * image_bytes) as u64)
+                .get_mapped_range()
+                .map_err(|e| RenderError::Readback {
+                    message: e.to_string(),
+                })?;
+            view.chunks_exact(image_bytes)
+                .map(|data| decode_image(data, w as u32, h as u32))
+                .collect()
+        };
+        buffer.unmap();
+        self.stats.readback += start.elapsed();
+        self.stats.images += done.count as u64;
+        for (k, image) in images.into_iter().enumerate() {
+            let index = done.first_index + k;
+            sink(index, image).map_err(|source| StreamError::Sink { index, source })?;
+        }
+        Ok(())
+    }
+}
+
+/// World -> clip matrix of a right-handed camera (looking down its -z) with a reversed-z
+/// perspective projection: view depth `near` maps to NDC z 1, `far` to 0.
+fn view_projection(
+    eye: Vec3,
+    right: Vec3,
+    up: Vec3,
+    forward: Vec3,
+    fov_y: f32,
+    aspect: f32,
+    cam: &crate::scene::Camera,
+) -> Mat4 {
+    let view = Mat4::from_cols(
+        glam::Vec4::new(right.x, up.x, -forward.x, 0.0),
+        glam::Vec4::new(right.y, up.y, -forward.y, 0.0),
+        glam::Vec4::new(right.z, up.z, -forward.z, 0.0),
+        glam::Vec4::new(-right.dot(eye), -up.dot(eye), forward.dot(eye), 1.0),
+    );
+    let sy = 1.0 / (fov_y * 0.5).tan();
+    let sx = sy / aspect;
+    let (n, f) = (cam.near, cam.far);
+    let a = n / (f - n);
+    let b = n * f / (f - n);
+    let proj = Mat4::from_cols(
+        glam::Vec4::new(sx, 0.0, 0.0, 0.0),
+        glam::Vec4::new(0.0, sy, 0.0, 0.0),
+        glam::Vec4::new(0.0, 0.0, a, -1.0),
+        glam::Vec4::new(0.0, 0.0, b, 0.0),
+    );
+    proj * view
+}
+
+/// Splits one image's resolve records (12 bytes per pixel) into the output maps.
+fn decode_image(data: &[u8], width: u32, height: u32) -> RenderedImage {
+    let pixels = (width * height) as usize;
+    let mut rgb = Vec::with_capacity(pixels * 3);
+    let mut segmentation = Vec::with_capacity(pixels);
+    let mut instance = Vec::with_capacity(pixels);
+    let mut depth = Vec::with_capacity(pixels);
+    for px in data.chunks_exact(OUTPUT_PIXEL_BYTES as usize) {
+        rgb.extend_from_slice(&px[0..3]);
+        segmentation.push(px[4]);
+        instance.push(px[5]);
+        depth.push(f32::from_le_bytes([px[8], px[9], px[10], px[11]]));
+    }
+    RenderedImage {
+        width,
+        height,
+        rgb,
+        segmentation,
+        instance,
+        depth,
+    }
+}
+
+/// Appends one draw's data, padded to the uniform offset alignment.
+fn push_draw(out: &mut Vec<u8>, stride: u64, draw: &DrawData) {
+    let start = out.len();
+    out.extend_from_slice(bytemuck::bytes_of(draw));
+    out.resize(start + stride as usize, 0);
+}
+
+fn draw_uniforms(device: &wgpu::Device, size: u64) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("draw data"),
+        size,
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
+fn draw_bind_group(
+    device: &wgpu::Device,
+    layout: &wgpu::BindGroupLayout,
+    draws: &wgpu::Buffer,
+) -> wgpu::BindGroup {
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("draw bind group"),
+        layout,
+        entries: &[wgpu::BindGroupEntry {
+            binding: 0,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: draws,
+                offset: 0,
+                size: wgpu::BufferSize::new(std::mem::size_of::<DrawData>() as u64),
+            }),
+        }],
+    })
+}
+
+fn texture_bind_group(
+    device: &wgpu::Device,
+    layout: &wgpu::BindGroupLayout,
+    textures: &wgpu::TextureView,
+    sampler: &wgpu::Sampler,
+) -> wgpu::BindGroup {
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("texture bind group"),
+        layout,
+        entries: &[
+            wgpu::BindGroupEntry {
+                binding: 0,
+                resource: wgpu::BindingResource::TextureView(textures),
+            },
+            wgpu::BindGroupEntry {
+                binding: 1,
+                resource: wgpu::BindingResource::Sampler(sampler),
+            },
+        ],
+    })
+}
+
+fn create_targets(device: &wgpu::Device, config: &RendererConfig, layout: &AtlasLayout) -> Targets {
+    let size = wgpu::Extent3d {
+        width: layout.columns * config.width,
+        height: layout.rows * config.height,
+        depth_or_array_layers: 1,
+    };
+    let make = |label, format, usage| {
+        device
+            .create_texture(&wgpu::TextureDescriptor {
+                label: Some(label),
+                size,
+                mip_level_count: 1,
+                sample_count: config.samples,
+                dimension: wgpu::TextureDimension::D2,
+                format,
+                usage,
+                view_formats: &[],
+            })
+            .create_view(&wgpu::TextureViewDescriptor::default())
+    };
+    let attachment = wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING;
+    Targets {
+        color: make("atlas colour", COLOR_FORMAT, attachment),
+        depth_out: make("atlas depth out", DEPTH_OUT_FORMAT, attachment),
+        labels: make("atlas labels", LABEL_FORMAT, attachment),
+        depth: make(
+            "atlas depth buffer",
+            DEPTH_FORMAT,
+            wgpu::TextureUsages::RENDER_ATTACHMENT,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atlas_layout_is_squarish_and_fits() {
+        let l = AtlasLayout::new(64, 64, 256, 8192);
+        assert_eq!((l.columns, l.rows, l.batch), (16, 16, 256));
+        let l = AtlasLayout::new(64, 64, 1, 8192);
+        assert_eq!((l.columns, l.rows, l.batch), (1, 1, 1));
+        let l = AtlasLayout::new(128, 128, 10_000, 2048);
+        assert_eq!(l.batch, 256);
+        assert!(l.columns * 128 <= 2048 && l.rows * 128 <= 2048);
+        let l = AtlasLayout::new(100, 30, 7, 8192);
+        assert!(l.columns * l.rows >= 7);
+        assert_eq!(l.tile_origin(0, 100, 30), (0, 0));
+    }
+
+    #[test]
+    fn projection_maps_near_far_and_centre() {
+        let cam = crate::scene::Camera::paper_default();
+        let eye = Vec3::from(cam.position);
+        let forward = (Vec3::from(cam.target) - eye).normalize();
+        let right = forward.cross(Vec3::Z).normalize();
+        let up = right.cross(forward);
+        let vp = view_projection(eye, right, up, forward, cam.fov_y_deg.to_radians(), 1.0, &cam);
+        let ndc = |p: Vec3| {
+            let c = vp * p.extend(1.0);
+            c.truncate() / c.w
+        };
+        let centre = ndc(eye + forward * 2.0);
+        assert!(centre.x.abs() < 1e-6 && centre.y.abs() < 1e-6);
+        assert!((ndc(eye + forward * cam.near).z - 1.0).abs() < 1e-5);
+        assert!(ndc(eye + forward * cam.far).z.abs() < 1e-5);
+        // The top edge of the frustum at distance 2 maps to y = 1; up is +y.
+        let half_h = 2.0 * (cam.fov_y_deg.to_radians() * 0.5).tan();
+        assert!((ndc(eye + forward * 2.0 + up * half_h).y - 1.0).abs() < 1e-5);
+        assert!((ndc(eye + forward * 2.0 + right * half_h).x - 1.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn decode_splits_records() {
+        let mut data = Vec::new();
+        for (rgba, labels, depth) in [([1u8, 2, 3, 255], [7u8, 9, 0, 0], 1.5f32)] {
+            data.extend_from_slice(&rgba);
+            data.extend_from_slice(&labels);
+            data.extend_from_slice(&depth.to_le_bytes());
+        }
+        let img = decode_image(&data, 1, 1);
+        assert_eq!(img.rgb, vec![1, 2, 3]);
+        assert_eq!(img.segmentation, vec![7]);
+        assert_eq!(img.instance, vec![9]);
+        assert_eq!(img.depth, vec![1.5]);
+    }
+}
