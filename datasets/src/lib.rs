@@ -5,6 +5,15 @@
 //! `manifest.json` and one MDS (version 2, zstd) directory per split (`train/`, `val/`, `test/`),
 //! readable here and by `streaming.StreamingDataset` in Python.
 
+pub mod dataset;
+pub mod error;
+pub mod layout;
+pub mod manifest;
+pub mod mds;
 pub mod sample;
 
+pub use dataset::{Dataset, SplitReader};
+pub use error::DatasetError;
+pub use layout::{ShardPlan, ShardSpec, Split, split_counts};
+pub use manifest::{AssetRef, Assets, MANIFEST_FILE, Manifest, SplitSizes};
 pub use sample::Sample;

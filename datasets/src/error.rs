@@ -1,0 +1,68 @@
+//! Errors of the `datasets` library. Each variant names the file, flag or shard at fault.
+//!
+//! datasets-render may append variants (append-only).
+
+use std::path::PathBuf;
+
+use crate::mds::MdsError;
+
+/// Errors of dataset reading, writing and planning.
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    /// An MDS shard or index problem (names the file).
+    #[error(transparent)]
+    Mds(#[from] MdsError),
+    /// An I/O error on a file or directory.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `manifest.json` is missing or invalid.
+    #[error("{}: invalid manifest: {reason}", path.display())]
+    Manifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A row does not match the dataset's sample columns.
+    #[error("column `{column}`: {reason}")]
+    Column {
+        /// Column name.
+        column: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Shards needed by a merge are missing or incomplete.
+    #[error("{}: {} shard(s) missing or incomplete: {}; render them (all workers) before merging", dir.display(), missing.len(), missing.join(", "))]
+    MissingShards {
+        /// The dataset directory.
+        dir: PathBuf,
+        /// Relative paths of the missing shards (`train/shard.00003.mds.zstd`).
+        missing: Vec<String>,
+    },
+    /// Invalid shard plan parameters (shard size, workers, worker index).
+    #[error("invalid shard plan: {0}")]
+    Plan(String),
+    /// A sample index past the end of a split.
+    #[error("sample {index} out of range (split has {len} samples)")]
+    OutOfRange {
+        /// Requested index.
+        index: usize,
+        /// Split length.
+        len: usize,
+    },
+}
+
+impl DatasetError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> DatasetError {
+        DatasetError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

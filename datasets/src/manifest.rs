@@ -1,0 +1,128 @@
+//! `manifest.json`: what a dataset directory holds and how it was made.
+//!
+//! Input/output: the [`Manifest`] struct <-> pretty JSON with a trailing newline, written
+//! atomically. No timestamps, host names or worker ids: every worker of a split render writes
+//! the identical file.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::DatasetError;
+use crate::mds::write_atomic;
+
+/// File name of the manifest in a dataset directory.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// Sample counts per split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitSizes {
+    /// Training samples.
+    pub train: usize,
+    /// Validation samples.
+    pub val: usize,
+    /// Test samples.
+    pub test: usize,
+}
+
+impl SplitSizes {
+    /// `[train, val, test]`.
+    pub fn as_array(&self) -> [usize; 3] {
+        [self.train, self.val, self.test]
+    }
+}
+
+impl From<[usize; 3]> for SplitSizes {
+    fn from(c: [usize; 3]) -> Self {
+        SplitSizes {
+            train: c[0],
+            val: c[1],
+            test: c[2],
+        }
+    }
+}
+
+/// Identity of an asset library.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssetRef {
+    /// `procedural`, `shapenet`, `dtd`.
+    pub kind: String,
+    /// Stable hex fingerprint of the content/parameters.
+    pub fingerprint: String,
+}
+
+/// Asset libraries used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assets {
+    /// Meshes.
+    pub models: AssetRef,
+    /// Textures.
+    pub textures: AssetRef,
+}
+
+/// Contents of `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Version of the tool that rendered the data (`CARGO_PKG_VERSION`).
+    pub tool_version: String,
+    /// Variant name (`TCVL`, `----`, ...).
+    pub variant: String,
+    /// `single` or `multi`.
+    pub scene: String,
+    /// Dataset seed.
+    pub seed: u64,
+    /// Total samples over all splits.
+    pub count: usize,
+    /// Samples per split.
+    pub splits: SplitSizes,
+    /// Image size `[width, height]`.
+    pub resolution: [u32; 2],
+    /// Objects per image.
+    pub objects_per_image: usize,
+    /// Samples per shard.
+    pub shard_size: usize,
+    /// `zstd:LEVEL`, or `None` for uncompressed shards.
+    pub compression: Option<String>,
+    /// Asset libraries.
+    pub assets: Assets,
+    /// Per-class reference colours, 10 x `[h, s, v]` in `[0, 1]`.
+    pub class_colors: Vec<[f64; 3]>,
+    /// Pose-bin tilt threshold in radians.
+    pub pose_threshold_rad: f64,
+    /// Depth convention: `camera_z_mm`.
+    pub depth: String,
+    /// Column name -> MDS encoding.
+    pub columns: BTreeMap<String, String>,
+    /// Further fields (kept sorted, so output stays deterministic).
+    #[serde(flatten, default)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl Manifest {
+    /// Read `dir/manifest.json`.
+    pub fn read(dir: &Path) -> Result<Manifest, DatasetError> {
+        let path = dir.join(MANIFEST_FILE);
+        let text = std::fs::read(&path).map_err(|e| DatasetError::io(&path, e))?;
+        serde_json::from_slice(&text).map_err(|e| DatasetError::Manifest {
+            path,
+            reason: e.to_string(),
+        })
+    }
+
+    /// The manifest as pretty JSON with a trailing newline.
+    pub fn to_json(&self) -> String {
+        // Only strings, numbers, arrays and maps with string keys: cannot fail.
+        let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+
+    /// Write `dir/manifest.json` atomically.
+    pub fn write(&self, dir: &Path) -> Result<(), DatasetError> {
+        Ok(write_atomic(
+            &dir.join(MANIFEST_FILE),
+            self.to_json().as_bytes(),
+        )?)
+    }
+}
