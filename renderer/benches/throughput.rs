@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use dtd_textures::Texture;
 use glam::{EulerRot, Mat4, Quat, Vec3};
 use renderer::{
-    Background, Camera, Material, MeshId, ObjectInstance, PointLight, Renderer, RendererConfig,
-    Scene, TextureId, primitives,
+    Antialias, Background, Camera, Material, MeshId, ObjectInstance, PointLight, Renderer,
+    RendererConfig, Scene, TextureId, primitives,
 };
 
 fn texture(size: u32, seed: u32) -> Texture {
@@ -23,7 +23,11 @@ fn texture(size: u32, seed: u32) -> Texture {
         for x in 0..size {
             let cell = ((x / 16) + (y / 16) + seed) % 2;
             let n = ((x * 7919 + y * 104_729 + seed * 31) % 61) as u8;
-            let px = if cell == 0 { [200, 160 + n, 90, 255] } else { [60 + n, 50, 140, 255] };
+            let px = if cell == 0 {
+                [200, 160 + n, 90, 255]
+            } else {
+                [60 + n, 50, 140, 255]
+            };
             rgba.extend_from_slice(&px);
         }
     }
@@ -90,7 +94,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let samples: u32 = env("RENDERER_BENCH_SAMPLES").unwrap_or(4);
     let batch: Option<usize> = env("RENDERER_BENCH_BATCH");
     let meshes = [(32u32, "2k"), (100, "20k"), (224, "100k")];
-    println!("| size | triangles/object | objects | images | images/s | Mtri/s | prepare | gpu wait | readback |");
+    println!(
+        "| size | triangles/object | objects | images | images/s | Mtri/s | prepare | gpu wait | readback |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|");
     let mut adapter_printed = false;
     for size in [64u32, 128] {
@@ -99,12 +105,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if let Some(b) = batch {
             config.batch = b;
         }
+        match std::env::var("RENDERER_BENCH_AA").as_deref() {
+            Ok("msaa") => config.antialias = Antialias::Msaa,
+            Ok("ssaa") => config.antialias = Antialias::Supersample,
+            _ => {}
+        }
         let mut r = Renderer::new(config)?;
         if !adapter_printed {
-            eprintln!("adapter: {} | batch {} | samples {samples}", r.adapter(), r.batch_size());
+            eprintln!(
+                "adapter: {} | batch {} | samples {samples}",
+                r.adapter(),
+                r.batch_size()
+            );
             adapter_printed = true;
         }
-        let tex = [r.upload_texture(&texture(256, 0))?, r.upload_texture(&texture(256, 1))?];
+        let tex = [
+            r.upload_texture(&texture(256, 0))?,
+            r.upload_texture(&texture(256, 1))?,
+        ];
         for (segments, label) in meshes {
             let mesh_data = primitives::uv_sphere(0.3, segments, segments);
             let tris = mesh_data.triangle_count();
@@ -121,7 +139,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     Ok::<(), std::convert::Infallible>(())
                 })?;
                 let rate = warm as f64 / t.elapsed().as_secs_f64();
-                let n = ((rate * seconds) as usize).max(r.batch_size()).div_ceil(r.batch_size())
+                let n = ((rate * seconds) as usize)
+                    .max(r.batch_size())
+                    .div_ceil(r.batch_size())
                     * r.batch_size();
                 r.reset_stats();
                 let t = Instant::now();

@@ -13,14 +13,15 @@ use renderer::{
 
 fn texture(size: u32, seed: u32) -> Texture {
     let mut rgba = Vec::with_capacity((size * size * 4) as usize);
+    let cell = size / (4 + 2 * seed);
     for y in 0..size {
         for x in 0..size {
-            let stripes = ((x as f32 * 0.3 + (y as f32 * 0.05 * seed as f32).sin() * 4.0) as u32) % 2;
-            let noise = ((x * 7919 + y * 104729 + seed * 31) % 97) as u8;
-            let px = if stripes == 0 {
-                [180 + noise / 2, 120 + noise, 60, 255]
+            let check = ((x / cell) + (y / cell)) % 2;
+            let noise = ((x * 7919 + y * 104_729 + seed * 31) % 61) as u8;
+            let px = if check == 0 {
+                [200 + noise / 2, 170 + noise, 90, 255]
             } else {
-                [50, 40 + noise / 2, 30 + noise, 255]
+                [60 + noise, 45, 110 + noise, 255]
             };
             rgba.extend_from_slice(&px);
         }
@@ -44,7 +45,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         intensity: [1.0; 3],
     };
     let mut scenes = Vec::new();
-    let colors = [[0.4, 0.85, 0.5], [0.8, 0.75, 0.3], [0.3, 0.6, 0.9], [0.85, 0.3, 0.4]];
+    let colors = [
+        [0.4, 0.85, 0.5],
+        [0.8, 0.75, 0.3],
+        [0.3, 0.6, 0.9],
+        [0.85, 0.3, 0.4],
+    ];
     for k in 0..8usize {
         let textured = k >= 4;
         let n_obj = if size >= 128 { 4 } else { 1 };
@@ -53,9 +59,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let offset = if n_obj == 1 {
                     Vec3::ZERO
                 } else {
-                    Vec3::new(0.0, -0.45 + 0.3 * j as f32, if j % 2 == 0 { 0.12 } else { -0.12 })
+                    Vec3::new(
+                        0.0,
+                        -0.45 + 0.3 * j as f32,
+                        if j % 2 == 0 { 0.12 } else { -0.12 },
+                    )
                 };
-                let rot = Quat::from_euler(EulerRot::XYZ, 0.4 * k as f32, 0.7 * j as f32, 0.5 + 0.3 * k as f32);
+                let rot = Quat::from_euler(
+                    EulerRot::XYZ,
+                    0.4 * k as f32,
+                    0.7 * j as f32,
+                    0.5 + 0.3 * k as f32,
+                );
                 let s = if n_obj == 1 { 1.0 } else { 0.45 };
                 ObjectInstance {
                     mesh: if (k + j) % 2 == 0 { cube } else { sphere },
@@ -92,7 +107,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (w, h) = (size * scale, size * scale);
     let mut canvas = image::RgbImage::new(w * 4, h * scenes.len() as u32);
     let palette = |v: u8| -> [u8; 3] {
-        if v == 0 { [0, 0, 0] } else { [(v as u32 * 97 % 256) as u8, (v as u32 * 57 % 256) as u8, (v as u32 * 151 % 256) as u8] }
+        if v == 0 {
+            [0, 0, 0]
+        } else {
+            [
+                (v as u32 * 97 % 256) as u8,
+                (v as u32 * 57 % 256) as u8,
+                (v as u32 * 151 % 256) as u8,
+            ]
+        }
     };
     for (row, img) in images.iter().enumerate() {
         for y in 0..h {
@@ -104,7 +127,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 canvas.put_pixel(w + x, oy, image::Rgb(palette(img.segmentation[i])));
                 canvas.put_pixel(2 * w + x, oy, image::Rgb(palette(img.instance[i] * 40)));
                 let d = img.depth[i];
-                let g = if d.is_finite() { (255.0 * (1.0 - (d - 0.5) / 4.5)).clamp(0.0, 255.0) as u8 } else { 0 };
+                let g = if d.is_finite() {
+                    (255.0 * (1.0 - (d - 0.5) / 4.5)).clamp(0.0, 255.0) as u8
+                } else {
+                    0
+                };
                 canvas.put_pixel(3 * w + x, oy, image::Rgb([g, g, g]));
             }
         }

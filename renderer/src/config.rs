@@ -4,8 +4,24 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::RenderError;
 
+/// Colour anti-aliasing method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Antialias {
+    /// Supersampling on software (CPU) adapters, where MSAA costs more than rendering the
+    /// sub-pixels outright; MSAA on real GPUs.
+    #[default]
+    Auto,
+    /// Multisampling: `samples` coverage samples per pixel, shaded once per pixel.
+    Msaa,
+    /// Supersampling: each pixel is rendered as a sqrt(samples) x sqrt(samples) block of
+    /// sub-pixels and averaged (textures and highlights are anti-aliased too).
+    Supersample,
+}
+
 /// How the renderer is set up. Every field has a default (`RendererConfig::default()`: 64x64,
-/// automatic adapter, 4x MSAA, 256 images per submission, 256-pixel texture layers).
+/// automatic adapter, 4 samples per pixel (MSAA on GPUs, 2x2 supersampling on CPU adapters),
+/// 256 images per submission, 256-pixel texture layers).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RendererConfig {
@@ -16,8 +32,11 @@ pub struct RendererConfig {
     /// Case-insensitive substring of the adapter name to use (`None`: the best one found, a
     /// real GPU before the software adapter).
     pub adapter: Option<String>,
-    /// Colour anti-aliasing: MSAA sample count, 1 (off) or 4.
+    /// Samples per pixel: 1 (no anti-aliasing) or 4 (MSAA 4x / SSAA 2x2); supersampling also
+    /// accepts 9 and 16.
     pub samples: u32,
+    /// Anti-aliasing method for `samples > 1`.
+    pub antialias: Antialias,
     /// Images rendered per GPU submission (atlas tiles); clamped to what fits in the adapter's
     /// largest texture.
     pub batch: usize,
@@ -35,6 +54,7 @@ impl Default for RendererConfig {
             height: 64,
             adapter: None,
             samples: 4,
+            antialias: Antialias::Auto,
             batch: 256,
             texture_size: 256,
             frames_in_flight: 2,
@@ -67,8 +87,17 @@ impl RendererConfig {
         if self.height == 0 || self.height > 8192 {
             return bad("height", self.height.to_string(), "1..=8192");
         }
-        if self.samples != 1 && self.samples != 4 {
-            return bad("samples", self.samples.to_string(), "1 or 4");
+        let valid = match self.antialias {
+            Antialias::Msaa => [1, 4].contains(&self.samples),
+            Antialias::Auto => [1, 4].contains(&self.samples),
+            Antialias::Supersample => [1, 4, 9, 16].contains(&self.samples),
+        };
+        if !valid {
+            return bad(
+                "samples",
+                self.samples.to_string(),
+                "1 or 4 (supersample: 1, 4, 9 or 16)",
+            );
         }
         if self.batch == 0 {
             return bad("batch", self.batch.to_string(), "at least 1");

@@ -59,7 +59,9 @@ pub enum RenderError {
         max: u32,
     },
     /// A scene refers to a mesh that was never uploaded.
-    #[error("scene {scene}: object {object} uses mesh {mesh} but only {uploaded} meshes are uploaded")]
+    #[error(
+        "scene {scene}: object {object} uses mesh {mesh} but only {uploaded} meshes are uploaded"
+    )]
     InvalidMeshHandle {
         /// Index of the scene in the call.
         scene: usize,
@@ -71,7 +73,9 @@ pub enum RenderError {
         uploaded: usize,
     },
     /// A scene refers to a texture that was never uploaded.
-    #[error("scene {scene}: {what} uses texture {texture} but only {uploaded} textures are uploaded")]
+    #[error(
+        "scene {scene}: {what} uses texture {texture} but only {uploaded} textures are uploaded"
+    )]
     InvalidTextureHandle {
         /// Index of the scene in the call.
         scene: usize,

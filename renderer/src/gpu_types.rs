@@ -30,15 +30,13 @@ pub(crate) struct DrawData {
     pub normal_mat: [[f32; 4]; 3],
     /// Camera position (xyz), w unused.
     pub eye: [f32; 4],
-    /// Unit view direction (xyz), w unused.
-    pub forward: [f32; 4],
     /// Light position (xyz), w = fill strength.
     pub light_pos: [f32; 4],
     /// Light intensity times the squared reference distance (rgb), w unused.
     pub light_color: [f32; 4],
     /// Linear base colour (rgb), w = texture mix.
     pub color: [f32; 4],
-    /// x = texture repetitions per object-space unit, y = specular strength, z = shininess.
+    /// x = texture repetitions per object-space unit, y = specular strength, zw unused.
     pub params: [f32; 4],
     /// x = class id, y = instance id, z = texture layer or `NO_TEXTURE`, w = kind.
     pub ids: [u32; 4],
@@ -54,6 +52,14 @@ pub(crate) struct ResolveParams {
     pub count: u32,
 }
 
+/// Per-image constants of the resolve pass: reversed-z depth `d` -> view depth `b / (d + a)`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+pub(crate) struct DepthParams {
+    pub a: f32,
+    pub b: f32,
+}
+
 /// Bytes per output pixel of the resolve pass: packed sRGB colour, packed labels, f32 depth.
 pub(crate) const OUTPUT_PIXEL_BYTES: u64 = 12;
 
@@ -63,8 +69,8 @@ mod tests {
 
     #[test]
     fn sizes_match_wgsl_layout() {
-        // WGSL: 2 mat4 (128) + 3 vec4 (48) + 7 vec4 (112) = 288, 16-byte aligned.
-        assert_eq!(std::mem::size_of::<DrawData>(), 288);
+        // WGSL: 2 mat4 (128) + 3 vec4 (48) + 6 vec4 (96) = 272, 16-byte aligned.
+        assert_eq!(std::mem::size_of::<DrawData>(), 272);
         assert_eq!(std::mem::size_of::<DrawData>() % 16, 0);
         assert_eq!(std::mem::size_of::<Vertex>(), 24);
         assert_eq!(std::mem::size_of::<ResolveParams>(), 16);

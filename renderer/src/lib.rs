@@ -15,8 +15,9 @@
 //!
 //! Conventions (see `docs/renderer.md`): world units are metres, z up; depth is camera-space z
 //! (distance along the view axis, not the ray length), `f32::INFINITY` where nothing was hit;
-//! colour is shaded in linear light and encoded to sRGB; anti-aliasing is 4x MSAA averaged in
-//! linear light; labels come from the majority sample of each pixel, never blended.
+//! colour is shaded in linear light and encoded to sRGB; anti-aliasing (4x MSAA on GPUs, 2x2
+//! supersampling on CPU adapters) is averaged in linear light; labels and depth come from the
+//! majority sample of each pixel, never blended.
 
 pub mod adapter;
 pub mod config;
@@ -29,7 +30,7 @@ mod renderer;
 pub mod scene;
 
 pub use adapter::{AdapterSummary, list_adapters};
-pub use config::RendererConfig;
+pub use config::{Antialias, RendererConfig};
 pub use error::{RenderError, StreamError};
 pub use renderer::{MAX_OBJECTS_PER_SCENE, RenderStats, Renderer};
 pub use scene::{

@@ -59,7 +59,7 @@ pub(crate) fn validate_mesh(mesh: &Mesh) -> Result<(), RenderError> {
     if mesh.indices.is_empty() {
         return bad("no triangles".into());
     }
-    if mesh.indices.len() % 3 != 0 {
+    if !mesh.indices.len().is_multiple_of(3) {
         return bad(format!(
             "{} indices is not a multiple of 3",
             mesh.indices.len()
@@ -442,8 +442,18 @@ mod tests {
         assert!(validate_mesh(&mesh).is_err());
         mesh.indices = vec![0, 1, 2];
         mesh.normals.pop();
-        assert!(validate_mesh(&mesh).unwrap_err().to_string().contains("normals"));
+        assert!(
+            validate_mesh(&mesh)
+                .unwrap_err()
+                .to_string()
+                .contains("normals")
+        );
         mesh.normals.push([f32::NAN, 0.0, 0.0]);
-        assert!(validate_mesh(&mesh).unwrap_err().to_string().contains("normal 2"));
+        assert!(
+            validate_mesh(&mesh)
+                .unwrap_err()
+                .to_string()
+                .contains("normal 2")
+        );
     }
 }

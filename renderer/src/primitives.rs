@@ -56,7 +56,11 @@ pub fn uv_sphere(radius: f32, segments: u32, rings: u32) -> Mesh {
         let theta = pi * r as f32 / rings as f32;
         for s in 0..segments {
             let phi = 2.0 * pi * s as f32 / segments as f32;
-            let n = [theta.sin() * phi.cos(), theta.sin() * phi.sin(), theta.cos()];
+            let n = [
+                theta.sin() * phi.cos(),
+                theta.sin() * phi.sin(),
+                theta.cos(),
+            ];
             mesh.positions.push(n.map(|c| c * radius));
             mesh.normals.push(n);
         }
@@ -66,11 +70,17 @@ pub fn uv_sphere(radius: f32, segments: u32, rings: u32) -> Mesh {
     mesh.normals.push([0.0, 0.0, -1.0]);
     let ring = |r: u32, s: u32| 1 + (r - 1) * segments + (s % segments);
     for s in 0..segments {
-        mesh.indices.extend_from_slice(&[0, ring(1, s), ring(1, s + 1)]);
+        mesh.indices
+            .extend_from_slice(&[0, ring(1, s), ring(1, s + 1)]);
     }
     for r in 1..rings - 1 {
         for s in 0..segments {
-            let (a, b, c, d) = (ring(r, s), ring(r + 1, s), ring(r + 1, s + 1), ring(r, s + 1));
+            let (a, b, c, d) = (
+                ring(r, s),
+                ring(r + 1, s),
+                ring(r + 1, s + 1),
+                ring(r, s + 1),
+            );
             mesh.indices.extend_from_slice(&[a, b, c, a, c, d]);
         }
     }

@@ -18,18 +18,17 @@ use glam::{Mat3, Mat4, Vec3};
 use shapenet_loader::Mesh;
 
 use crate::adapter::{AdapterSummary, new_instance, pick_adapter};
-use crate::config::RendererConfig;
+use crate::config::{Antialias, RendererConfig};
 use crate::error::{RenderError, StreamError};
 use crate::gpu_types::{
-    DrawData, KIND_BACKGROUND, KIND_OBJECT, NO_TEXTURE, OUTPUT_PIXEL_BYTES, ResolveParams, Vertex,
+    DepthParams, DrawData, KIND_BACKGROUND, KIND_OBJECT, NO_TEXTURE, OUTPUT_PIXEL_BYTES,
+    ResolveParams, Vertex,
 };
 use crate::pool::{MeshPool, MeshRange, TexturePool, validate_mesh};
 use crate::scene::{MeshId, RenderedImage, Scene, TextureId};
 
 /// Most objects one scene may hold (instance ids are u8, 0 is the background).
 pub const MAX_OBJECTS_PER_SCENE: usize = 255;
-/// Blinn-Phong exponent of the specular highlight.
-const SHININESS: f32 = 40.0;
 /// The background quad covers this multiple of the visible part of its plane.
 const BACKGROUND_MARGIN: f32 = 1.5;
 
@@ -48,8 +47,7 @@ fn pipeline_of(kind: u8) -> usize {
     }
 }
 
-const COLOR_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8UnormSrgb;
-const DEPTH_OUT_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::R32Float;
+const COLOR_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba16Float;
 const LABEL_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rg8Uint;
 const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
 
@@ -105,7 +103,6 @@ impl AtlasLayout {
 /// The render targets of one atlas.
 struct Targets {
     color: wgpu::TextureView,
-    depth_out: wgpu::TextureView,
     labels: wgpu::TextureView,
     depth: wgpu::TextureView,
 }
@@ -125,6 +122,10 @@ type ErrorLog = Arc<Mutex<Vec<(bool, String)>>>;
 /// Batched offscreen renderer on one wgpu device. See the module docs.
 pub struct Renderer {
     config: RendererConfig,
+    /// Method in use (`Auto` resolved).
+    antialias: Antialias,
+    /// Side of the supersampling grid (1 without supersampling).
+    factor: u32,
     summary: AdapterSummary,
     device: wgpu::Device,
     queue: wgpu::Queue,
@@ -146,6 +147,8 @@ pub struct Renderer {
     resolve_pipeline: wgpu::ComputePipeline,
     resolve_bind_group: wgpu::BindGroup,
     params_buffer: wgpu::Buffer,
+    depth_params_buffer: wgpu::Buffer,
+    depth_params: Vec<DepthParams>,
     output_buffer: wgpu::Buffer,
     readback: Vec<wgpu::Buffer>,
     targets: Targets,
@@ -178,6 +181,17 @@ impl Renderer {
         config.validate()?;
         let instance = new_instance();
         let (adapter, summary) = pick_adapter(&instance, config.adapter.as_deref())?;
+        let antialias = match (config.antialias, config.samples) {
+            (_, 1) => Antialias::Supersample, // factor 1: plain single-sample rendering
+            (Antialias::Auto, _) if summary.is_software() => Antialias::Supersample,
+            (Antialias::Auto, _) => Antialias::Msaa,
+            (method, _) => method,
+        };
+        // Sub-pixel grid side (SSAA) and the sample count of the render targets (MSAA).
+        let (factor, msaa_samples) = match antialias {
+            Antialias::Msaa => (1, config.samples),
+            _ => (config.samples.isqrt(), 1),
+        };
         let limits = adapter.limits();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("renderer"),
@@ -211,8 +225,8 @@ impl Renderer {
         }
 
         let layout = AtlasLayout::new(
-            config.width,
-            config.height,
+            config.width * factor,
+            config.height * factor,
             config.batch,
             limits.max_texture_dimension_2d,
         );
@@ -271,7 +285,6 @@ impl Renderer {
             ..Default::default()
         });
 
-        let samples = config.samples;
         let texture_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("texture bind group layout"),
             entries: &[
@@ -323,11 +336,7 @@ impl Renderer {
                 write_mask: wgpu::ColorWrites::ALL,
             })
         };
-        let targets_state = [
-            target(COLOR_FORMAT),
-            target(DEPTH_OUT_FORMAT),
-            target(LABEL_FORMAT),
-        ];
+        let targets_state = [target(COLOR_FORMAT), target(LABEL_FORMAT)];
         let make_pipeline = |mode: u32| {
             let constants = [("TEXTURE_MODE", mode as f64)];
             let options = wgpu::PipelineCompilationOptions {
@@ -361,7 +370,7 @@ impl Renderer {
                     bias: Default::default(),
                 }),
                 multisample: wgpu::MultisampleState {
-                    count: samples,
+                    count: msaa_samples,
                     mask: !0,
                     alpha_to_coverage_enabled: false,
                 },
@@ -377,19 +386,20 @@ impl Renderer {
         };
         let scene_pipelines = [make_pipeline(0), make_pipeline(1), make_pipeline(2)];
 
-        let targets = create_targets(&device, &config, &layout);
-        let resolve_source = if samples == 1 {
-            include_str!("shaders/resolve.wgsl")
-                .replace("texture_multisampled_2d", "texture_2d")
-                .replace("const SAMPLES: i32 = 4;", "const SAMPLES: i32 = 1;")
+        let targets = create_targets(&device, &config, &layout, factor, msaa_samples);
+        let ms = msaa_samples > 1;
+        let resolve_source = if ms {
+            include_str!("shaders/resolve_fetch_msaa.wgsl").replace(
+                "const SAMPLES: u32 = 4u;",
+                &format!("const SAMPLES: u32 = {msaa_samples}u;"),
+            )
         } else {
-            include_str!("shaders/resolve.wgsl").to_string()
-        };
+            include_str!("shaders/resolve_fetch_ssaa.wgsl").to_string()
+        } + include_str!("shaders/resolve.wgsl");
         let resolve_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("resolve.wgsl"),
             source: wgpu::ShaderSource::Wgsl(resolve_source.into()),
         });
-        let ms = samples > 1;
         let tex_entry = |binding, sample_type| wgpu::BindGroupLayoutEntry {
             binding,
             visibility: wgpu::ShaderStages::COMPUTE,
@@ -404,7 +414,7 @@ impl Renderer {
             label: Some("resolve bind group layout"),
             entries: &[
                 tex_entry(0, wgpu::TextureSampleType::Float { filterable: false }),
-                tex_entry(1, wgpu::TextureSampleType::Float { filterable: false }),
+                tex_entry(1, wgpu::TextureSampleType::Depth),
                 tex_entry(2, wgpu::TextureSampleType::Uint),
                 wgpu::BindGroupLayoutEntry {
                     binding: 3,
@@ -426,6 +436,16 @@ impl Renderer {
                     },
                     count: None,
                 },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 5,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Storage { read_only: true },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                },
             ],
         });
         let resolve_pipeline_layout =
@@ -434,12 +454,20 @@ impl Renderer {
                 bind_group_layouts: &[Some(&resolve_layout)],
                 immediate_size: 0,
             });
+        let resolve_constants: Vec<(&str, f64)> = if ms {
+            Vec::new()
+        } else {
+            vec![("FACTOR", factor as f64)]
+        };
         let resolve_pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some("resolve pipeline"),
             layout: Some(&resolve_pipeline_layout),
             module: &resolve_module,
             entry_point: Some("resolve"),
-            compilation_options: Default::default(),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &resolve_constants,
+                zero_initialize_workgroup_memory: false,
+            },
             cache: None,
         });
         let output_size = pixels * OUTPUT_PIXEL_BYTES;
@@ -455,6 +483,12 @@ impl Renderer {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
+        let depth_params_buffer = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("resolve depth params"),
+            size: layout.batch as u64 * std::mem::size_of::<DepthParams>() as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
         let resolve_bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("resolve bind group"),
             layout: &resolve_layout,
@@ -465,7 +499,7 @@ impl Renderer {
                 },
                 wgpu::BindGroupEntry {
                     binding: 1,
-                    resource: wgpu::BindingResource::TextureView(&targets.depth_out),
+                    resource: wgpu::BindingResource::TextureView(&targets.depth),
                 },
                 wgpu::BindGroupEntry {
                     binding: 2,
@@ -478,6 +512,10 @@ impl Renderer {
                 wgpu::BindGroupEntry {
                     binding: 4,
                     resource: params_buffer.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 5,
+                    resource: depth_params_buffer.as_entire_binding(),
                 },
             ],
         });
@@ -495,9 +533,12 @@ impl Renderer {
         let draw_capacity = (layout.batch as u64 * 2).max(64);
         let draw_buffer = draw_uniforms(&device, draw_capacity * draw_stride);
         let draw_bind_group = draw_bind_group(&device, &draw_layout, &draw_buffer);
-        let texture_bind_group = texture_bind_group(&device, &texture_layout, &textures.view, &sampler);
+        let texture_bind_group =
+            texture_bind_group(&device, &texture_layout, &textures.view, &sampler);
         let renderer = Renderer {
             config,
+            antialias,
+            factor,
             summary,
             device,
             queue,
@@ -517,6 +558,8 @@ impl Renderer {
             resolve_pipeline,
             resolve_bind_group,
             params_buffer,
+            depth_params_buffer,
+            depth_params: Vec::new(),
             output_buffer,
             readback,
             targets,
@@ -536,6 +579,12 @@ impl Renderer {
     /// The configuration in use (`batch` as requested; see [`Renderer::batch_size`]).
     pub fn config(&self) -> &RendererConfig {
         &self.config
+    }
+
+    /// Anti-aliasing method in use (`Auto` resolved for the adapter; `samples = 1` reports
+    /// `Supersample` with a 1x1 grid, i.e. no anti-aliasing).
+    pub fn antialias(&self) -> Antialias {
+        self.antialias
     }
 
     /// Images per submission actually used (the request clamped to the largest atlas).
@@ -649,10 +698,10 @@ impl Renderer {
                 if chunk.is_empty() {
                     break;
                 }
-                if inflight.len() >= self.readback.len() {
-                    if let Some(done) = inflight.pop_front() {
-                        self.finish_batch(done, &mut sink)?;
-                    }
+                if inflight.len() >= self.readback.len()
+                    && let Some(done) = inflight.pop_front()
+                {
+                    self.finish_batch(done, &mut sink)?;
                 }
                 let submitted = self.submit_batch(&chunk, next_index, slot)?;
                 inflight.push_back(submitted);
@@ -687,6 +736,7 @@ impl Renderer {
     fn prepare(&mut self, scenes: &[Scene], first_index: usize) -> Result<(), RenderError> {
         self.draws.clear();
         self.commands.clear();
+        self.depth_params.clear();
         let (w, h) = (self.config.width, self.config.height);
         let aspect = w as f32 / h as f32;
         let bg_range = self.meshes.ranges[0];
@@ -733,6 +783,7 @@ impl Renderer {
             let true_up = right.cross(forward);
             let fov = cam.fov_y_deg.to_radians();
             let view_proj = view_projection(eye, right, true_up, forward, fov, aspect, cam);
+            self.depth_params.push(depth_params(cam.near, cam.far));
 
             let light = &scene.light;
             if !(finite3(light.position) && finite3(light.intensity) && scene.fill.is_finite()) {
@@ -749,7 +800,6 @@ impl Renderer {
                 model: [[0.0; 4]; 4],
                 normal_mat: [[0.0; 4]; 3],
                 eye: eye.extend(0.0).to_array(),
-                forward: forward.extend(0.0).to_array(),
                 light_pos: light_pos.extend(scene.fill).to_array(),
                 light_color: light_color.extend(0.0).to_array(),
                 color: [0.0; 4],
@@ -803,27 +853,31 @@ impl Renderer {
                 };
                 self.commands
                     .push((mode, tile, self.commands.len() as u32, range));
-                push_draw(&mut self.draws, self.draw_stride, &DrawData {
-                    mvp: (view_proj * model).to_cols_array_2d(),
-                    model: model.to_cols_array_2d(),
-                    normal_mat: [
-                        normal_mat.x_axis.extend(0.0).to_array(),
-                        normal_mat.y_axis.extend(0.0).to_array(),
-                        normal_mat.z_axis.extend(0.0).to_array(),
-                    ],
-                    color: {
-                        let c = linear_color(mat.color);
-                        [c[0], c[1], c[2], mat.texture_mix.clamp(0.0, 1.0)]
+                push_draw(
+                    &mut self.draws,
+                    self.draw_stride,
+                    &DrawData {
+                        mvp: (view_proj * model).to_cols_array_2d(),
+                        model: model.to_cols_array_2d(),
+                        normal_mat: [
+                            normal_mat.x_axis.extend(0.0).to_array(),
+                            normal_mat.y_axis.extend(0.0).to_array(),
+                            normal_mat.z_axis.extend(0.0).to_array(),
+                        ],
+                        color: {
+                            let c = linear_color(mat.color);
+                            [c[0], c[1], c[2], mat.texture_mix.clamp(0.0, 1.0)]
+                        },
+                        params: [mat.texture_scale, mat.specular.max(0.0), 0.0, 0.0],
+                        ids: [
+                            obj.class_id as u32,
+                            obj.instance_id as u32,
+                            layer,
+                            KIND_OBJECT,
+                        ],
+                        ..shared
                     },
-                    params: [mat.texture_scale, mat.specular.max(0.0), SHININESS, 0.0],
-                    ids: [
-                        obj.class_id as u32,
-                        obj.instance_id as u32,
-                        layer,
-                        KIND_OBJECT,
-                    ],
-                    ..shared
-                });
+                );
             }
 
             // Background plane last, so that early depth testing skips hidden parts of it.
@@ -858,24 +912,29 @@ impl Renderer {
                 self.commands
                     .push((mode, tile, self.commands.len() as u32, bg_range));
                 let c = linear_color(bg.color);
-                push_draw(&mut self.draws, self.draw_stride, &DrawData {
-                    mvp: (view_proj * model).to_cols_array_2d(),
-                    model: model.to_cols_array_2d(),
-                    normal_mat: [
-                        (right / half).extend(0.0).to_array(),
-                        (true_up / half).extend(0.0).to_array(),
-                        (-forward).extend(0.0).to_array(),
-                    ],
-                    color: [c[0], c[1], c[2], bg.texture_mix.clamp(0.0, 1.0)],
-                    params: [bg.texture_scale * half, 0.0, SHININESS, 0.0],
-                    ids: [0, 0, layer, KIND_BACKGROUND],
-                    ..shared
-                });
+                push_draw(
+                    &mut self.draws,
+                    self.draw_stride,
+                    &DrawData {
+                        mvp: (view_proj * model).to_cols_array_2d(),
+                        model: model.to_cols_array_2d(),
+                        normal_mat: [
+                            (right / half).extend(0.0).to_array(),
+                            (true_up / half).extend(0.0).to_array(),
+                            (-forward).extend(0.0).to_array(),
+                        ],
+                        color: [c[0], c[1], c[2], bg.texture_mix.clamp(0.0, 1.0)],
+                        params: [bg.texture_scale * half, 0.0, 0.0, 0.0],
+                        ids: [0, 0, layer, KIND_BACKGROUND],
+                        ..shared
+                    },
+                );
             }
         }
         // Group draws by pipeline, then by tile; within a tile the scene order is kept, so a
         // scene renders the same whatever else is in its batch.
-        self.commands.sort_unstable_by_key(|&(mode, tile, seq, _)| (mode, tile, seq));
+        self.commands
+            .sort_unstable_by_key(|&(mode, tile, seq, _)| (mode, tile, seq));
         Ok(())
     }
 
@@ -894,7 +953,8 @@ impl Renderer {
         if n_draws > self.draw_capacity {
             self.draw_capacity = n_draws.next_power_of_two();
             self.draw_buffer = draw_uniforms(&self.device, self.draw_capacity * self.draw_stride);
-            self.draw_bind_group = draw_bind_group(&self.device, &self.draw_layout, &self.draw_buffer);
+            self.draw_bind_group =
+                draw_bind_group(&self.device, &self.draw_layout, &self.draw_buffer);
         }
         if !self.draws.is_empty() {
             self.queue.write_buffer(&self.draw_buffer, 0, &self.draws);
@@ -907,6 +967,11 @@ impl Renderer {
         };
         self.queue
             .write_buffer(&self.params_buffer, 0, bytemuck::bytes_of(&params));
+        self.queue.write_buffer(
+            &self.depth_params_buffer,
+            0,
+            bytemuck::cast_slice(&self.depth_params),
+        );
 
         let mut encoder = self
             .device
@@ -928,17 +993,6 @@ impl Renderer {
                         ops: color_ops(wgpu::Color::BLACK),
                     }),
                     Some(wgpu::RenderPassColorAttachment {
-                        view: &self.targets.depth_out,
-                        depth_slice: None,
-                        resolve_target: None,
-                        ops: color_ops(wgpu::Color {
-                            r: f64::INFINITY,
-                            g: 0.0,
-                            b: 0.0,
-                            a: 0.0,
-                        }),
-                    }),
-                    Some(wgpu::RenderPassColorAttachment {
                         view: &self.targets.labels,
                         depth_slice: None,
                         resolve_target: None,
@@ -949,7 +1003,7 @@ impl Renderer {
                     view: &self.targets.depth,
                     depth_ops: Some(wgpu::Operations {
                         load: wgpu::LoadOp::Clear(0.0),
-                        store: wgpu::StoreOp::Discard,
+                        store: wgpu::StoreOp::Store,
                     }),
                     stencil_ops: None,
                 }),
@@ -970,9 +1024,10 @@ impl Renderer {
                 }
                 if tile != current_tile {
                     current_tile = tile;
-                    let (x, y) = self.layout.tile_origin(tile as usize, w, h);
-                    pass.set_viewport(x as f32, y as f32, w as f32, h as f32, 0.0, 1.0);
-                    pass.set_scissor_rect(x, y, w, h);
+                    let (tw, th) = (w * self.factor, h * self.factor);
+                    let (x, y) = self.layout.tile_origin(tile as usize, tw, th);
+                    pass.set_viewport(x as f32, y as f32, tw as f32, th as f32, 0.0, 1.0);
+                    pass.set_scissor_rect(x, y, tw, th);
                 }
                 let offset = seq as u64 * self.draw_stride;
                 pass.set_bind_group(1, &self.draw_bind_group, &[offset as u32]);
@@ -1074,6 +1129,14 @@ impl Renderer {
     }
 }
 
+/// Reversed-z depth mapping: NDC z = b / depth - a, so depth = b / (z + a); near -> 1, far -> 0.
+fn depth_params(near: f32, far: f32) -> DepthParams {
+    DepthParams {
+        a: near / (far - near),
+        b: near * far / (far - near),
+    }
+}
+
 /// World -> clip matrix of a right-handed camera (looking down its -z) with a reversed-z
 /// perspective projection: view depth `near` maps to NDC z 1, `far` to 0.
 fn view_projection(
@@ -1093,9 +1156,7 @@ fn view_projection(
     );
     let sy = 1.0 / (fov_y * 0.5).tan();
     let sx = sy / aspect;
-    let (n, f) = (cam.near, cam.far);
-    let a = n / (f - n);
-    let b = n * f / (f - n);
+    let DepthParams { a, b } = depth_params(cam.near, cam.far);
     let proj = Mat4::from_cols(
         glam::Vec4::new(sx, 0.0, 0.0, 0.0),
         glam::Vec4::new(0.0, sy, 0.0, 0.0),
@@ -1185,10 +1246,16 @@ fn texture_bind_group(
     })
 }
 
-fn create_targets(device: &wgpu::Device, config: &RendererConfig, layout: &AtlasLayout) -> Targets {
+fn create_targets(
+    device: &wgpu::Device,
+    config: &RendererConfig,
+    layout: &AtlasLayout,
+    factor: u32,
+    msaa_samples: u32,
+) -> Targets {
     let size = wgpu::Extent3d {
-        width: layout.columns * config.width,
-        height: layout.rows * config.height,
+        width: layout.columns * config.width * factor,
+        height: layout.rows * config.height * factor,
         depth_or_array_layers: 1,
     };
     let make = |label, format, usage| {
@@ -1197,7 +1264,7 @@ fn create_targets(device: &wgpu::Device, config: &RendererConfig, layout: &Atlas
                 label: Some(label),
                 size,
                 mip_level_count: 1,
-                sample_count: config.samples,
+                sample_count: msaa_samples,
                 dimension: wgpu::TextureDimension::D2,
                 format,
                 usage,
@@ -1208,13 +1275,8 @@ fn create_targets(device: &wgpu::Device, config: &RendererConfig, layout: &Atlas
     let attachment = wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING;
     Targets {
         color: make("atlas colour", COLOR_FORMAT, attachment),
-        depth_out: make("atlas depth out", DEPTH_OUT_FORMAT, attachment),
         labels: make("atlas labels", LABEL_FORMAT, attachment),
-        depth: make(
-            "atlas depth buffer",
-            DEPTH_FORMAT,
-            wgpu::TextureUsages::RENDER_ATTACHMENT,
-        ),
+        depth: make("atlas depth buffer", DEPTH_FORMAT, attachment),
     }
 }
 
@@ -1243,7 +1305,15 @@ mod tests {
         let forward = (Vec3::from(cam.target) - eye).normalize();
         let right = forward.cross(Vec3::Z).normalize();
         let up = right.cross(forward);
-        let vp = view_projection(eye, right, up, forward, cam.fov_y_deg.to_radians(), 1.0, &cam);
+        let vp = view_projection(
+            eye,
+            right,
+            up,
+            forward,
+            cam.fov_y_deg.to_radians(),
+            1.0,
+            &cam,
+        );
         let ndc = |p: Vec3| {
             let c = vp * p.extend(1.0);
             c.truncate() / c.w
@@ -1261,11 +1331,9 @@ mod tests {
     #[test]
     fn decode_splits_records() {
         let mut data = Vec::new();
-        for (rgba, labels, depth) in [([1u8, 2, 3, 255], [7u8, 9, 0, 0], 1.5f32)] {
-            data.extend_from_slice(&rgba);
-            data.extend_from_slice(&labels);
-            data.extend_from_slice(&depth.to_le_bytes());
-        }
+        data.extend_from_slice(&[1u8, 2, 3, 255]);
+        data.extend_from_slice(&[7u8, 9, 0, 0]);
+        data.extend_from_slice(&1.5f32.to_le_bytes());
         let img = decode_image(&data, 1, 1);
         assert_eq!(img.rgb, vec![1, 2, 3]);
         assert_eq!(img.segmentation, vec![7]);

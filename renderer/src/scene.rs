@@ -39,7 +39,7 @@ impl Camera {
             position: [1.0, 0.0, 0.4],
             target: [0.0, 0.0, 0.0],
             up: [0.0, 0.0, 1.0],
-            fov_y_deg: 39.597_752,
+            fov_y_deg: 39.597_75,
             near: 0.05,
             far: 20.0,
         }

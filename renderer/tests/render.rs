@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use glam::{Mat4, Vec3};
+use glam::Vec3;
 use renderer::{RendererConfig, primitives};
 
 #[test]
@@ -17,11 +17,23 @@ fn golden_single_objects() {
     let tex = r.upload_texture(&checker_texture(64, 8)).unwrap();
     let scenes = vec![
         scene(
-            vec![object(cube, tilted(1.0, Vec3::ZERO), material([0.3, 0.8, 0.5], None), 3, 1)],
+            vec![object(
+                cube,
+                tilted(1.0, Vec3::ZERO),
+                material([0.3, 0.8, 0.5], None),
+                3,
+                1,
+            )],
             background([0.55, 0.5, 0.45], None),
         ),
         scene(
-            vec![object(sphere, tilted(1.0, Vec3::ZERO), material([0.8, 0.3, 0.3], Some(tex)), 5, 1)],
+            vec![object(
+                sphere,
+                tilted(1.0, Vec3::ZERO),
+                material([0.8, 0.3, 0.3], Some(tex)),
+                5,
+                1,
+            )],
             background([0.4, 0.45, 0.6], Some(tex)),
         ),
     ];

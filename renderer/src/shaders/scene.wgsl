@@ -1,7 +1,8 @@
 // Scene pass: draws the objects and the background plane of every image of a batch into the
 // tiles of a (multisampled) atlas. Per-draw data comes from a uniform buffer bound at a dynamic
 // offset (uniform across the draw, so software rasterizers load it once, not per pixel).
-// Outputs: linear colour (stored sRGB-encoded), camera-space depth, class+instance ids.
+// Outputs: linear colour (stored sRGB-encoded) and class+instance ids; depth comes from the
+// depth buffer (reversed z), converted to camera-space z by the resolve pass.
 //
 // TEXTURE_MODE selects the pipeline variant (branches are not free on SIMD CPU rasterizers):
 // 0 = flat colour, 1 = cube projection in object space (objects), 2 = planar (background).
@@ -15,11 +16,10 @@ struct Draw {
     n1: vec4<f32>,
     n2: vec4<f32>,
     eye: vec4<f32>,
-    forward: vec4<f32>,
     light_pos: vec4<f32>,   // w: fill strength
     light_color: vec4<f32>, // rgb: intensity * reference distance^2
     color: vec4<f32>,       // rgb: linear base colour, w: texture mix
-    params: vec4<f32>,      // x: texture scale, y: specular, z: shininess
+    params: vec4<f32>,      // x: texture scale, y: specular
     ids: vec4<u32>,         // x: class, y: instance, z: texture layer, w: kind
 };
 
@@ -44,8 +44,7 @@ fn vs_main(@location(0) position: vec3<f32>, @location(1) normal: vec3<f32>) -> 
 
 struct FsOut {
     @location(0) color: vec4<f32>,
-    @location(1) depth: f32,
-    @location(2) labels: vec2<u32>,
+    @location(1) labels: vec2<u32>,
 };
 
 @fragment
@@ -88,14 +87,20 @@ fn fs_main(in: VsOut) -> FsOut {
     let radiance = d.light_color.rgb / dist2;
     let ndl = max(dot(n, l), 0.0);
     let h = normalize(l + v);
-    let spec = d.params.y * pow(max(dot(n, h), 0.0), d.params.z) * min(ndl * 4.0, 1.0);
+    // Blinn-Phong exponent 32 by repeated squaring (pow is slow on CPU rasterizers).
+    var s = max(dot(n, h), 0.0);
+    s = s * s;
+    s = s * s;
+    s = s * s;
+    s = s * s;
+    s = s * s;
+    let spec = d.params.y * s * min(ndl * 4.0, 1.0);
     // Fill: a soft sky-like ambient, a little brighter on upward-facing surfaces.
     let fill = d.light_pos.w * (0.8 + 0.2 * n.z);
     let rgb = base * (radiance * ndl + vec3<f32>(fill)) + radiance * spec;
 
     var out: FsOut;
     out.color = vec4<f32>(rgb, 1.0);
-    out.depth = dot(world - d.eye.xyz, d.forward.xyz);
     out.labels = d.ids.xy;
     return out;
 }

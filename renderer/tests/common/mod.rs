@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use dtd_textures::Texture;
 use glam::{Mat4, Quat, Vec3};
 use renderer::{
-    Background, Camera, Material, MeshId, ObjectInstance, PointLight, RenderError,
-    RenderedImage, Renderer, RendererConfig, Scene, TextureId,
+    Background, Camera, Material, MeshId, ObjectInstance, PointLight, RenderError, RenderedImage,
+    Renderer, RendererConfig, Scene, TextureId,
 };
 
 /// Creates a renderer, or returns None (test skipped) when there is no adapter at all and the
@@ -51,7 +51,13 @@ pub fn material(color: [f32; 3], texture: Option<TextureId>) -> Material {
     }
 }
 
-pub fn object(mesh: MeshId, transform: Mat4, material: Material, class_id: u8, instance_id: u8) -> ObjectInstance {
+pub fn object(
+    mesh: MeshId,
+    transform: Mat4,
+    material: Material,
+    class_id: u8,
+    instance_id: u8,
+) -> ObjectInstance {
     ObjectInstance {
         mesh,
         transform: transform.to_cols_array_2d(),
@@ -86,7 +92,11 @@ pub fn checker_texture(size: u32, cells: u32) -> Texture {
         for x in 0..size {
             let cell = ((x * cells / size) + (y * cells / size)) % 2;
             let g = ((x + y) * 255 / (2 * size)) as u8;
-            let px = if cell == 0 { [230, 200, g, 255] } else { [40, g, 120, 255] };
+            let px = if cell == 0 {
+                [230, 200, g, 255]
+            } else {
+                [40, g, 120, 255]
+            };
             rgba.extend_from_slice(&px);
         }
     }
@@ -94,7 +104,9 @@ pub fn checker_texture(size: u32, cells: u32) -> Texture {
 }
 
 pub fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("golden")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("golden")
 }
 
 /// Colour image as an RGB PNG-able buffer.
@@ -114,12 +126,12 @@ pub fn label_image(img: &RenderedImage) -> image::GrayImage {
 }
 
 /// Compares against `golden/NAME.png` (colour, mean abs diff < 2 and max < 40 per channel)
-/// and `golden/NAME_labels.png` (exact). `UPDATE_GOLDEN=1` rewrites the goldens instead.
+/// and `golden/NAME_labels.png` (exact). `UPDATE_GOLDENS=1` rewrites the goldens instead.
 pub fn check_golden(name: &str, img: &RenderedImage) {
     let dir = golden_dir();
     let color_path = dir.join(format!("{name}.png"));
     let label_path = dir.join(format!("{name}_labels.png"));
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+    if std::env::var_os("UPDATE_GOLDENS").is_some() {
         std::fs::create_dir_all(&dir).expect("golden dir");
         rgb_image(img).save(&color_path).expect("write golden");
         label_image(img).save(&label_path).expect("write golden");
@@ -127,7 +139,7 @@ pub fn check_golden(name: &str, img: &RenderedImage) {
         return;
     }
     let golden = image::open(&color_path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1)", color_path.display()))
+        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDENS=1)", color_path.display()))
         .to_rgb8();
     assert_eq!(golden.dimensions(), (img.width, img.height), "{name}: size");
     let diffs: Vec<u32> = golden
@@ -148,7 +160,7 @@ pub fn check_golden(name: &str, img: &RenderedImage) {
         );
     }
     let golden_labels = image::open(&label_path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1)", label_path.display()))
+        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDENS=1)", label_path.display()))
         .to_luma8();
     assert!(
         golden_labels.as_raw() == label_image(img).as_raw(),
