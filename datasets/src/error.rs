@@ -56,6 +56,23 @@ pub enum DatasetError {
         /// Split length.
         len: usize,
     },
+    /// A render job parameter is invalid (names the flag), or a job-level failure.
+    #[error("{0}")]
+    Job(String),
+    /// The output directory already holds a dataset made with other parameters.
+    #[error("{}: {reason}", path.display())]
+    ManifestMismatch {
+        /// The existing manifest.
+        path: PathBuf,
+        /// Which fields differ.
+        reason: String,
+    },
+    /// The renderer failed (no adapter, device lost, ...).
+    #[error("renderer: {0}")]
+    Render(#[from] renderer::RenderError),
+    /// A scene could not be sampled (no usable models/textures for a class or split).
+    #[error("scene sampling: {0}")]
+    Sampler(#[from] crate::scene_sampler::SamplerError),
 }
 
 impl DatasetError {

@@ -5,15 +5,24 @@
 //! `manifest.json` and one MDS (version 2, zstd) directory per split (`train/`, `val/`, `test/`),
 //! readable here and by `streaming.StreamingDataset` in Python.
 
+pub mod color;
+pub mod pose;
 pub mod dataset;
 pub mod error;
+pub mod generate;
+pub mod inspect;
 pub mod layout;
 pub mod manifest;
 pub mod mds;
 pub mod sample;
+pub mod scene_sampler;
+pub mod variant;
 
 pub use dataset::{Dataset, SplitReader};
 pub use error::DatasetError;
+pub use generate::{RenderJob, RenderProgress, RenderSummary, render_dataset};
 pub use layout::{ShardPlan, ShardSpec, Split, split_counts};
 pub use manifest::{AssetRef, Assets, MANIFEST_FILE, Manifest, SplitSizes};
 pub use sample::Sample;
+pub use scene_sampler::{SceneKind, SceneParams, SceneSample};
+pub use variant::{ParseVariantError, Variant};

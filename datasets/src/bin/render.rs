@@ -1,6 +1,349 @@
-//! `render`: render a synthetic dataset to MDS shards (work in progress).
+//! `render`: render a synthetic T/C/V/L dataset to MosaicML MDS shards.
+//!
+//! Input: flags (variant, count, output directory, ...) and optionally ShapeNetCore / DTD
+//! directories; without them the embedded procedural meshes and textures are used. Output: a
+//! dataset directory (`manifest.json`, `train/`, `val/`, `test/`), a progress bar on terminals
+//! and a summary. `render merge DIR` writes the index of a dataset rendered by several workers;
+//! `render inspect DIR` prints statistics and writes a contact sheet. See `docs/cli-render.md`.
+//!
+//! Exit codes: 0 success, 1 error, 2 bad command line.
 
-fn main() {
-    eprintln!("render: not built yet");
-    std::process::exit(2);
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use datasets::generate::{self, RenderJob, RenderProgress, RenderSummary};
+use datasets::inspect;
+use datasets::layout::Split;
+use datasets::mds::Compression;
+use datasets::{SceneKind, Variant};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "render",
+    version,
+    about = "Render a synthetic T/C/V/L dataset (images, class/pose labels, segmentation, depth) to MDS shards",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    render: RenderArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write the splits' index.json once every worker's shards are present.
+    Merge {
+        /// Dataset directory.
+        dir: PathBuf,
+    },
+    /// Print counts, class/pose histograms and depth range; optionally write a contact sheet.
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args)]
+struct InspectArgs {
+    /// Dataset directory.
+    dir: PathBuf,
+    /// Write a contact sheet (image | segmentation | depth per sample) to this PNG.
+    #[arg(long, value_name = "PNG")]
+    sheet: Option<PathBuf>,
+    /// Samples on the contact sheet.
+    #[arg(long, default_value_t = 8)]
+    n: usize,
+    /// Samples per row of the contact sheet.
+    #[arg(long, default_value_t = 4)]
+    per_row: usize,
+    /// Enlargement of the contact sheet tiles (default: to at least 128 pixels).
+    #[arg(long)]
+    scale: Option<u32>,
+    /// Split shown on the contact sheet.
+    #[arg(long, default_value = "train", value_parser = parse_split)]
+    split: Split,
+    /// Samples examined per split for the histograms.
+    #[arg(long, default_value_t = 20_000)]
+    limit: usize,
+}
+
+#[derive(Debug, Args)]
+struct RenderArgs {
+    /// Variant: T C V L in this order, `-` for the easier setting (----, T---, -C-L, TCVL, ...).
+    #[arg(long, default_value = "----")]
+    variant: Variant,
+    /// Total number of samples (85% train, 7.5% val, 7.5% test).
+    #[arg(long, required = true)]
+    count: Option<usize>,
+    /// Output dataset directory (created; rerun the same command to resume).
+    #[arg(long, required = true, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Scene kind: `single` (64x64, one centred object) or `multi` (128x128, several objects).
+    #[arg(long, default_value = "single")]
+    scene: SceneKind,
+    /// Image side in pixels (default 64 single, 128 multi).
+    #[arg(long)]
+    resolution: Option<u32>,
+    /// Objects per multi-object image.
+    #[arg(long, default_value_t = 4)]
+    objects: usize,
+    /// Dataset seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Samples per shard.
+    #[arg(long, default_value_t = generate::DEFAULT_SHARD_SIZE)]
+    shard_size: usize,
+    /// Shard compression: `zstd:LEVEL` (1-22) or `none`.
+    #[arg(long, default_value = "zstd:3", value_parser = parse_compression)]
+    compression: CompressionArg,
+    /// Number of workers the shards are split over (e.g. a Slurm array size).
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// This worker, 0-based (e.g. $SLURM_ARRAY_TASK_ID).
+    #[arg(long, default_value_t = 0)]
+    worker: usize,
+    /// Use the first wgpu adapter whose name contains this (case-insensitive), e.g. `llvmpipe`.
+    #[arg(long)]
+    adapter: Option<String>,
+    /// ShapeNetCore directory (v1 or v2); default: embedded procedural meshes.
+    #[arg(long, value_name = "DIR")]
+    shapenet: Option<PathBuf>,
+    /// Cache directory for parsed, simplified ShapeNet meshes.
+    #[arg(long, value_name = "DIR")]
+    mesh_cache: Option<PathBuf>,
+    /// DTD directory; default: embedded procedural textures.
+    #[arg(long, value_name = "DIR")]
+    dtd: Option<PathBuf>,
+    /// Models per class and split kept in the GPU pool.
+    #[arg(long, default_value_t = generate::DEFAULT_MODELS_PER_CLASS)]
+    models_per_class: usize,
+    /// Train textures in the pool (held-out: a quarter of it).
+    #[arg(long, default_value_t = generate::DEFAULT_TEXTURES)]
+    textures: usize,
+    /// Side of the texture tiles (power of two).
+    #[arg(long, default_value_t = generate::DEFAULT_TEXTURE_SIZE)]
+    texture_size: u32,
+    /// Procedural models per class (embedded assets only).
+    #[arg(long, default_value_t = 1000)]
+    procedural_models: usize,
+    /// Procedural textures (embedded assets only).
+    #[arg(long, default_value_t = 1000)]
+    procedural_textures: usize,
+    /// Images per GPU submission (default: the renderer's).
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Also write the run summary as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    summary_json: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct CompressionArg(Option<Compression>);
+
+fn parse_compression(s: &str) -> Result<CompressionArg, String> {
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(CompressionArg(None));
+    }
+    s.parse::<Compression>()
+        .map(|c| CompressionArg(Some(c)))
+        .map_err(|e| format!("{e} (expected zstd:LEVEL such as zstd:3, or none)"))
+}
+
+fn parse_split(s: &str) -> Result<Split, String> {
+    s.parse::<Split>().map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Some(Command::Merge { dir }) => {
+            generate::merge(&dir).with_context(|| format!("merging {}", dir.display()))?;
+            println!(
+                "merged {}: index.json written for train, val, test",
+                dir.display()
+            );
+            Ok(())
+        }
+        Some(Command::Inspect(args)) => run_inspect(args),
+        None => run_render(cli.render),
+    }
+}
+
+fn run_inspect(args: InspectArgs) -> Result<()> {
+    let report = inspect::inspect(&args.dir, args.limit)
+        .with_context(|| format!("inspecting {}", args.dir.display()))?;
+    print!("{report}");
+    if let Some(sheet) = &args.sheet {
+        let res = report.manifest.resolution[0].max(1);
+        let scale = args.scale.unwrap_or_else(|| 128u32.div_ceil(res).max(1));
+        let img = inspect::contact_sheet(&args.dir, args.split, args.n, args.per_row, scale)
+            .with_context(|| format!("drawing a contact sheet of {}", args.dir.display()))?;
+        inspect::write_png(sheet, &img)
+            .with_context(|| format!("writing --sheet {}", sheet.display()))?;
+        println!(
+            "\ncontact sheet ({} x {}) written to {}",
+            img.width(),
+            img.height(),
+            sheet.display()
+        );
+    }
+    Ok(())
+}
+
+fn run_render(a: RenderArgs) -> Result<()> {
+    // clap enforces both when no subcommand is given.
+    let count = a.count.context("--count is required")?;
+    let out = a.out.clone().context("--out is required")?;
+    let mut job = RenderJob::new(a.variant, a.scene, count);
+    job.seed = a.seed;
+    job.resolution = a.resolution;
+    job.objects = a.objects;
+    job.shard_size = a.shard_size;
+    job.compression = a.compression.0;
+    job.workers = a.workers;
+    job.worker = a.worker;
+    job.adapter = a.adapter.clone();
+    job.models_per_class = a.models_per_class;
+    job.textures = a.textures;
+    job.texture_size = a.texture_size;
+    job.batch = a.batch;
+
+    let models: Box<dyn shapenet_loader::ModelSource> = match &a.shapenet {
+        Some(dir) => {
+            let opts = shapenet_loader::LoadOptions {
+                cache_dir: a.mesh_cache.clone(),
+                ..Default::default()
+            };
+            Box::new(
+                shapenet_loader::ShapeNet::open(dir, opts)
+                    .with_context(|| format!("opening --shapenet {}", dir.display()))?,
+            )
+        }
+        None => Box::new(shapenet_loader::ProceduralModels::new(a.procedural_models)),
+    };
+    let textures: Box<dyn dtd_textures::TextureSource> = match &a.dtd {
+        Some(dir) => Box::new(
+            dtd_textures::Dtd::open(dir)
+                .with_context(|| format!("opening --dtd {}", dir.display()))?,
+        ),
+        None => Box::new(dtd_textures::ProceduralTextures::new(a.procedural_textures)),
+    };
+
+    let bar = progress_bar();
+    let on_progress = |p: RenderProgress| {
+        if bar.length() != Some(p.total as u64) {
+            bar.set_length(p.total as u64);
+        }
+        bar.set_position(p.done as u64);
+        bar.set_message(format!("shards {}/{}", p.shards_written, p.shards_total));
+    };
+    let summary =
+        generate::render_dataset(&job, models.as_ref(), textures.as_ref(), &out, &on_progress)
+            .with_context(|| {
+                format!(
+                    "rendering {} {} into {}",
+                    job.variant,
+                    job.scene,
+                    out.display()
+                )
+            })?;
+    bar.finish_and_clear();
+    print_summary(&job, &out, &summary);
+    if let Some(path) = &a.summary_json {
+        let text = serde_json::to_string_pretty(&summary).context("serialising the summary")?;
+        std::fs::write(path, text + "\n")
+            .with_context(|| format!("writing --summary-json {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn progress_bar() -> ProgressBar {
+    if !std::io::stdout().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} images  {per_sec}  ETA {eta}  {msg}",
+    ) {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+fn print_summary(job: &RenderJob, out: &Path, s: &RenderSummary) {
+    let plan_counts = datasets::layout::split_counts(job.count);
+    println!(
+        "{} {} x{} seed {} -> {}",
+        job.variant,
+        job.scene,
+        job.resolution(),
+        job.seed,
+        out.display()
+    );
+    println!(
+        "dataset splits: train {}, val {}, test {}",
+        plan_counts[0], plan_counts[1], plan_counts[2]
+    );
+    println!(
+        "rendered this run: train {}, val {}, test {} ({} shard(s) written, {} already complete)",
+        s.rendered[0], s.rendered[1], s.rendered[2], s.shards_written, s.shards_already_complete
+    );
+    if !s.adapter.is_empty() {
+        println!(
+            "assets: {} models, {} textures uploaded in {:.1} s; adapter {}",
+            s.models_loaded, s.textures_loaded, s.asset_seconds, s.adapter
+        );
+        println!(
+            "throughput: {:.1} images/s ({} images in {:.1} s)",
+            s.images_per_second(),
+            s.total_rendered(),
+            s.render_seconds
+        );
+    }
+    if !s.skipped_models.is_empty() {
+        println!("skipped {} model(s):", s.skipped_models.len());
+        for m in s.skipped_models.iter().take(20) {
+            println!("  {} [{}]: {}", m.name, m.reason, m.message);
+        }
+        if s.skipped_models.len() > 20 {
+            println!(
+                "  ... and {} more (see --summary-json)",
+                s.skipped_models.len() - 20
+            );
+        }
+    }
+    if !s.skipped_textures.is_empty() {
+        println!("skipped {} texture(s):", s.skipped_textures.len());
+        for t in s.skipped_textures.iter().take(20) {
+            println!("  {} [{}]: {}", t.name, t.reason, t.message);
+        }
+    }
+    if s.merged {
+        println!("dataset complete: index.json written for train, val, test");
+    } else if let Some(note) = &s.merge_note {
+        println!("not merged yet: {note}");
+    }
 }

@@ -1,0 +1,879 @@
+//! Scene sampling: sample *i* of a dataset as a pure function of (variant, scene kind, seed,
+//! asset pool, i).
+//!
+//! Input: [`SceneParams`] (variant, kind, seed, objects per image, per-class reference colours,
+//! pose threshold), an [`AssetPool`] (uploaded meshes per class and model split, uploaded
+//! textures per split) and a sample index. Output: a [`SceneSample`]: the renderer's plain-data
+//! [`Scene`], the class and pose labels and the per-sample metadata stored in the `meta` column.
+//!
+//! Every sample draws from its own counter-based RNG stream ([`sample_rng`]: ChaCha8 keyed by
+//! the seed, stream = sample index), so any subset of samples can be produced in any order, by
+//! any number of workers, with identical results. All random numbers are drawn whether or not
+//! the variant uses them, so two variants of the same seed show the same models, classes and
+//! stretches and differ only in their factors. Reference numbers: `docs/variants.md`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use glam::{Mat3, Mat4, Vec3};
+use rand::Rng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::SeedableRng;
+use rand_distr::{Distribution, Normal};
+use renderer::{
+    Background, Camera, Material, MeshId, ObjectInstance, PointLight, Scene, TextureId,
+};
+use serde::{Deserialize, Serialize};
+use shapenet_loader::{Class, ModelKey};
+use thiserror::Error;
+
+use crate::color;
+use crate::pose;
+use crate::variant::Variant;
+
+/// Uniform scale applied to the normalised meshes (largest side 0.7 -> 0.56).
+pub const OBJECT_SCALE: f32 = 0.8;
+/// Uniform scale of the objects of multi-object scenes (largest side 0.7 -> 0.42), so that four
+/// of them fit the frame without interpenetrating.
+pub const MULTI_OBJECT_SCALE: f32 = 0.6;
+/// Radius of the light's circle in the y-z plane.
+pub const LIGHT_RADIUS: f32 = 1.5;
+/// Angle (radians, from +z towards +y) of the fixed light on its circle.
+pub const LIGHT_ANGLE: f32 = -0.5;
+/// Standard deviation (radians) of the light angle with L.
+pub const LIGHT_ANGLE_SIGMA: f32 = 2.0;
+/// Intensity of the point light (linear, relative to unit strength at the objects).
+pub const LIGHT_INTENSITY: f32 = 2.6;
+/// Strength of the ambient fill light.
+pub const FILL: f32 = 0.28;
+/// Weight of the texture against the colour on textured objects.
+pub const OBJECT_TEXTURE_MIX: f32 = 0.4;
+/// Texture repetitions per object-space metre.
+pub const OBJECT_TEXTURE_SCALE: f32 = 2.5;
+/// Weight of the texture against the colour on the textured background.
+pub const BACKGROUND_TEXTURE_MIX: f32 = 0.75;
+/// Texture repetitions per metre on the background plane.
+pub const BACKGROUND_TEXTURE_SCALE: f32 = 0.45;
+/// Specular strength of object materials.
+pub const SPECULAR: f32 = 0.25;
+/// The background plane's centre is at this multiple of the camera position.
+pub const BACKGROUND_DISTANCE: f32 = -3.0;
+/// Placement attempts per object in multi-object scenes.
+pub const PLACEMENT_ATTEMPTS: usize = 64;
+
+/// Canonical yaw (degrees, about +z) per class: meshes face +x (towards the camera); the yaw
+/// turns each class into a three-quarter view that shows it clearly (never head-on; the
+/// camera's 22-degree elevation keeps it from being top-down).
+pub const CANONICAL_YAW_DEG: [f32; Class::COUNT] = [
+    55.0, // airplane: mostly side-on, wings and tail visible
+    35.0, // bench
+    35.0, // cabinet
+    45.0, // car
+    35.0, // chair
+    30.0, // lamp
+    35.0, // sofa
+    30.0, // table
+    55.0, // watercraft: hull length visible
+    65.0, // motorcycle: side-on with wheels
+];
+
+/// Single-object (64x64, one centred object) or multi-object (128x128, several objects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SceneKind {
+    /// One object at the origin.
+    #[default]
+    Single,
+    /// Several objects spread over the frame.
+    Multi,
+}
+
+impl SceneKind {
+    /// 64 for single-object, 128 for multi-object images.
+    pub fn default_resolution(self) -> u32 {
+        match self {
+            SceneKind::Single => 64,
+            SceneKind::Multi => 128,
+        }
+    }
+
+    /// 1 for single-object, 4 for multi-object images.
+    pub fn default_objects(self) -> usize {
+        match self {
+            SceneKind::Single => 1,
+            SceneKind::Multi => 4,
+        }
+    }
+
+    /// `"single"` or `"multi"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SceneKind::Single => "single",
+            SceneKind::Multi => "multi",
+        }
+    }
+}
+
+impl fmt::Display for SceneKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A scene kind that is neither `single` nor `multi`.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("invalid scene kind {0:?}: expected `single` or `multi`")]
+pub struct ParseSceneKindError(pub String);
+
+impl FromStr for SceneKind {
+    type Err = ParseSceneKindError;
+    fn from_str(s: &str) -> Result<SceneKind, ParseSceneKindError> {
+        match s.to_ascii_lowercase().as_str() {
+            "single" => Ok(SceneKind::Single),
+            "multi" => Ok(SceneKind::Multi),
+            _ => Err(ParseSceneKindError(s.to_string())),
+        }
+    }
+}
+
+/// Which half of the asset splits a sample draws from: train samples use train models and
+/// textures, validation and test samples only held-out ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AssetSplit {
+    /// `shapenet_loader::Split::Train` / `dtd_textures::Split::Train`.
+    Train,
+    /// `shapenet_loader::Split::Held` / `dtd_textures::Split::Held`.
+    Held,
+}
+
+impl AssetSplit {
+    fn slot(self) -> usize {
+        match self {
+            AssetSplit::Train => 0,
+            AssetSplit::Held => 1,
+        }
+    }
+}
+
+/// An uploaded model of the pool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolModel {
+    /// Which model.
+    pub key: ModelKey,
+    /// Its handle in the renderer.
+    pub mesh: MeshId,
+    /// Radius of its bounding sphere about the object origin (before scale and stretch).
+    pub radius: f32,
+}
+
+/// An uploaded texture of the pool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolTexture {
+    /// Texture name (`"striped/000017"`).
+    pub name: String,
+    /// Its handle in the renderer.
+    pub id: TextureId,
+}
+
+/// The fixed set of uploaded assets samples draw from.
+#[derive(Debug, Clone, Default)]
+pub struct AssetPool {
+    /// `models[class][split]`: models per class (label order) and asset split (train, held).
+    pub models: Vec<[Vec<PoolModel>; 2]>,
+    /// `textures[split]`: textures per asset split (train, held).
+    pub textures: [Vec<PoolTexture>; 2],
+}
+
+impl AssetPool {
+    /// An empty pool with slots for the ten classes.
+    pub fn new() -> AssetPool {
+        AssetPool {
+            models: (0..Class::COUNT)
+                .map(|_| [Vec::new(), Vec::new()])
+                .collect(),
+            textures: [Vec::new(), Vec::new()],
+        }
+    }
+
+    /// Adds a model to its class and split slot.
+    pub fn push_model(&mut self, split: AssetSplit, model: PoolModel) {
+        if self.models.len() < Class::COUNT {
+            self.models
+                .resize_with(Class::COUNT, || [Vec::new(), Vec::new()]);
+        }
+        self.models[model.key.class.index()][split.slot()].push(model);
+    }
+
+    /// Adds a texture to its split slot.
+    pub fn push_texture(&mut self, split: AssetSplit, texture: PoolTexture) {
+        self.textures[split.slot()].push(texture);
+    }
+
+    /// The models of a class and split.
+    pub fn models(&self, class: Class, split: AssetSplit) -> &[PoolModel] {
+        self.models
+            .get(class.index())
+            .map(|m| m[split.slot()].as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// The textures of a split.
+    pub fn textures(&self, split: AssetSplit) -> &[PoolTexture] {
+        &self.textures[split.slot()]
+    }
+
+    /// Checks that every class has models in `split` and, when `textures` is set, that the split
+    /// has textures.
+    pub fn check(&self, split: AssetSplit, textures: bool) -> Result<(), SamplerError> {
+        for class in Class::ALL {
+            if self.models(class, split).is_empty() {
+                return Err(SamplerError::NoModels { class, split });
+            }
+        }
+        if textures && self.textures(split).is_empty() {
+            return Err(SamplerError::NoTextures { split });
+        }
+        Ok(())
+    }
+}
+
+/// Why a scene cannot be sampled.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum SamplerError {
+    /// The pool has no model of a class in a split.
+    #[error(
+        "no usable {split:?} model of class {class} (every model of that class and split was skipped or the source has none)"
+    )]
+    NoModels {
+        /// The class.
+        class: Class,
+        /// The asset split.
+        split: AssetSplit,
+    },
+    /// The pool has no texture in a split while the variant needs textures.
+    #[error("no usable {split:?} texture, but the variant uses textures (T)")]
+    NoTextures {
+        /// The asset split.
+        split: AssetSplit,
+    },
+    /// More objects per image than labels can tell apart.
+    #[error("{0} objects per image: expected 1..=255")]
+    Objects(usize),
+}
+
+/// Everything a sample depends on apart from its index and the asset pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SceneParams {
+    /// Factors of variation.
+    pub variant: Variant,
+    /// Single or multi object.
+    pub kind: SceneKind,
+    /// Dataset seed.
+    pub seed: u64,
+    /// Objects per image (1 for single-object scenes).
+    pub objects: usize,
+    /// Image width / height, for the placement of multi-object scenes.
+    pub aspect: f32,
+    /// Per-class reference HSV colours ([`color::class_reference_colors`] of the seed).
+    pub class_colors: [[f32; 3]; Class::COUNT],
+    /// Pose threshold in radians ([`pose::pose_threshold`]).
+    pub pose_threshold: f32,
+}
+
+impl SceneParams {
+    /// The parameters of a dataset: reference colours from the seed, the calibrated pose
+    /// threshold, the kind's default number of objects.
+    pub fn new(variant: Variant, kind: SceneKind, seed: u64) -> SceneParams {
+        SceneParams {
+            variant,
+            kind,
+            seed,
+            objects: kind.default_objects(),
+            aspect: 1.0,
+            class_colors: color::class_reference_colors(seed),
+            pose_threshold: pose::pose_threshold(),
+        }
+    }
+}
+
+/// Metadata of one object (part of the `meta` column).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObjectMeta {
+    /// Class index.
+    pub class: usize,
+    /// Class name.
+    pub class_name: String,
+    /// ShapeNet synset id of the class.
+    pub synset: String,
+    /// Model id within the class.
+    pub model_id: String,
+    /// Segmentation value (class + 1).
+    pub class_id: u8,
+    /// Instance value (k + 1).
+    pub instance_id: u8,
+    /// Canonical yaw about +z, radians.
+    pub canonical_yaw: f32,
+    /// The V rotation as a rotation vector (axis * angle, radians, world frame, applied after
+    /// the canonical yaw); zeros without V.
+    pub viewpoint_rotvec: [f32; 3],
+    /// Euler angles `[yaw, pitch, roll]` of the full rotation: `Rz(yaw) * Ry(pitch) * Rx(roll)`.
+    pub euler_zyx: [f32; 3],
+    /// Full object rotation, row-major 3x3 (object to world).
+    pub rotation: [[f32; 3]; 3],
+    /// Object centre in world space.
+    pub position: [f32; 3],
+    /// Uniform scale.
+    pub scale: f32,
+    /// Per-axis stretch (object frame).
+    pub stretch: [f32; 3],
+    /// Colour, HSV in `[0, 1]`.
+    pub color_hsv: [f32; 3],
+    /// Colour, sRGB in `[0, 1]`.
+    pub color_rgb: [f32; 3],
+    /// Texture name, if textured.
+    pub texture: Option<String>,
+    /// Pose bin (0..5).
+    pub pose: usize,
+    /// Angle between the object's up axis and world up, radians.
+    pub tilt: f32,
+}
+
+/// Per-sample metadata stored in the `meta` column (kubric-like plain data).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleMeta {
+    /// Dataset seed.
+    pub seed: u64,
+    /// Global sample index.
+    pub index: u64,
+    /// `"train"`, `"val"` or `"test"`.
+    pub split: String,
+    /// Variant name.
+    pub variant: Variant,
+    /// Scene kind.
+    pub scene: SceneKind,
+    /// Camera.
+    pub camera: Camera,
+    /// Light position and its angle on the circle.
+    pub light: LightMeta,
+    /// Background colour and texture.
+    pub background: BackgroundMeta,
+    /// Objects in instance order.
+    pub objects: Vec<ObjectMeta>,
+}
+
+/// Light part of [`SampleMeta`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LightMeta {
+    /// World position.
+    pub position: [f32; 3],
+    /// Angle on the y-z circle, radians from +z towards +y.
+    pub angle: f32,
+    /// Intensity.
+    pub intensity: f32,
+    /// Fill strength.
+    pub fill: f32,
+}
+
+/// Background part of [`SampleMeta`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackgroundMeta {
+    /// Colour, sRGB in `[0, 1]`.
+    pub color_rgb: [f32; 3],
+    /// Texture name, if textured.
+    pub texture: Option<String>,
+    /// Plane centre.
+    pub center: [f32; 3],
+}
+
+/// One sampled scene with its labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SceneSample {
+    /// What to render.
+    pub scene: Scene,
+    /// Class of the first object.
+    pub class: usize,
+    /// Pose bin of the first object.
+    pub pose: usize,
+    /// Metadata.
+    pub meta: SampleMeta,
+}
+
+/// The RNG stream of sample `index`: ChaCha8 keyed by the seed, stream number = index.
+pub fn sample_rng(seed: u64, index: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(xxhash_rust::xxh3::xxh3_64_with_seed(b"sample", seed));
+    rng.set_stream(index);
+    rng
+}
+
+/// Class of sample `index`: position `index % 10` of a random permutation of the ten classes
+/// drawn for the block `index / 10`, so every block of ten consecutive samples holds each class
+/// once.
+pub fn sample_class(seed: u64, index: u64) -> Class {
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(xxhash_rust::xxh3::xxh3_64_with_seed(b"class-block", seed));
+    rng.set_stream(index / Class::COUNT as u64);
+    let mut perm: [usize; Class::COUNT] = std::array::from_fn(|i| i);
+    perm.shuffle(&mut rng);
+    Class::ALL[perm[(index % Class::COUNT as u64) as usize]]
+}
+
+/// Object rotation (object to world): the V rotation (a rotation vector) after the canonical
+/// yaw.
+pub fn object_rotation(class: Class, rotation_vector: Option<[f32; 3]>) -> Mat3 {
+    let yaw = Mat3::from_rotation_z(CANONICAL_YAW_DEG[class.index()].to_radians());
+    match rotation_vector {
+        Some(e) => pose::viewpoint_rotation(e) * yaw,
+        None => yaw,
+    }
+}
+
+/// Position of the light at `angle` (radians from +z towards +y) on the y-z circle.
+pub fn light_position(angle: f32) -> [f32; 3] {
+    [0.0, LIGHT_RADIUS * angle.sin(), LIGHT_RADIUS * angle.cos()]
+}
+
+struct Placed {
+    center: Vec3,
+    radius: f32,
+}
+
+/// Samples scene `index` of split `split_name` (`"train"`, `"val"`, `"test"`), drawing models
+/// and textures from `asset_split` of the pool.
+pub fn sample_scene(
+    params: &SceneParams,
+    pool: &AssetPool,
+    asset_split: AssetSplit,
+    split_name: &str,
+    index: u64,
+) -> Result<SceneSample, SamplerError> {
+    let objects = match params.kind {
+        SceneKind::Single => 1,
+        SceneKind::Multi => params.objects,
+    };
+    if objects == 0 || objects > renderer::MAX_OBJECTS_PER_SCENE {
+        return Err(SamplerError::Objects(objects));
+    }
+    pool.check(asset_split, params.variant.texture)?;
+    let variant = params.variant;
+    let mut rng = sample_rng(params.seed, index);
+    let camera = Camera::paper_default();
+    let cam_pos = Vec3::from(camera.position);
+
+    // Scene-level draws, always in this order.
+    let light_noise = Normal::new(0.0f32, LIGHT_ANGLE_SIGMA)
+        .expect("constant sigma is valid")
+        .sample(&mut rng);
+    let (_, bg_rgb) = color::background_color(&mut rng);
+    let bg_tex_pick: u64 = rng.random();
+
+    let textures = pool.textures(asset_split);
+    let pick_texture = |pick: u64| -> Option<&PoolTexture> {
+        if variant.texture && !textures.is_empty() {
+            Some(&textures[(pick % textures.len() as u64) as usize])
+        } else {
+            None
+        }
+    };
+
+    let light_angle = LIGHT_ANGLE + if variant.lighting { light_noise } else { 0.0 };
+    let light_pos = light_position(light_angle);
+    let bg_texture = pick_texture(bg_tex_pick);
+    let bg_center = (cam_pos * BACKGROUND_DISTANCE).to_array();
+
+    let mut instances = Vec::with_capacity(objects);
+    let mut metas = Vec::with_capacity(objects);
+    let mut placed: Vec<Placed> = Vec::with_capacity(objects);
+    let grid = (objects as f32).sqrt().ceil() as usize;
+    // The order of the grid cells is shuffled so the first object is not always top-left.
+    let mut cells: Vec<usize> = (0..grid * grid).collect();
+    if params.kind == SceneKind::Multi {
+        cells.shuffle(&mut rng);
+    }
+    for k in 0..objects {
+        let class = if k == 0 {
+            sample_class(params.seed, index)
+        } else {
+            Class::ALL[rng.random_range(0..Class::COUNT)]
+        };
+        let models = pool.models(class, asset_split);
+        let model = &models[rng.random_range(0..models.len())];
+        let stretch = shapenet_loader::stretch(&mut rng);
+        let rotvec_draw = pose::sample_viewpoint(&mut rng);
+        let (hsv, rgb) =
+            color::object_color(params.class_colors[class.index()], variant.color, &mut rng);
+        let tex_pick: u64 = rng.random();
+
+        let rotvec = variant.viewpoint.then_some(rotvec_draw);
+        let rotation = object_rotation(class, rotvec);
+        let max_stretch = stretch.iter().cloned().fold(0.0f32, f32::max);
+        let scale = match params.kind {
+            SceneKind::Single => OBJECT_SCALE,
+            SceneKind::Multi => MULTI_OBJECT_SCALE,
+        };
+        let radius = model.radius * scale * max_stretch;
+        let center = match params.kind {
+            SceneKind::Single => Vec3::ZERO,
+            SceneKind::Multi => place(
+                &mut rng,
+                &camera,
+                params.aspect,
+                grid,
+                cells[k % cells.len()],
+                radius,
+                &placed,
+            ),
+        };
+        placed.push(Placed { center, radius });
+
+        let up = rotation * Vec3::Z;
+        let tilt = pose::tilt_angle(up);
+        let bin = pose::pose_bin(up, cam_pos - center, params.pose_threshold);
+        let texture = pick_texture(tex_pick);
+        let transform = Mat4::from_translation(center)
+            * Mat4::from_mat3(rotation)
+            * Mat4::from_scale(Vec3::from(stretch) * scale);
+        let instance_id = (k + 1) as u8;
+        let class_id = (class.index() + 1) as u8;
+        instances.push(ObjectInstance {
+            mesh: model.mesh,
+            transform: transform.to_cols_array_2d(),
+            material: Material {
+                color: rgb,
+                texture: texture.map(|t| t.id),
+                texture_mix: if texture.is_some() {
+                    OBJECT_TEXTURE_MIX
+                } else {
+                    0.0
+                },
+                texture_scale: OBJECT_TEXTURE_SCALE,
+                specular: SPECULAR,
+            },
+            class_id,
+            instance_id,
+        });
+        let r = rotation.transpose().to_cols_array_2d(); // rows of `rotation`
+        metas.push(ObjectMeta {
+            class: class.index(),
+            class_name: class.name().to_string(),
+            synset: class.synset().to_string(),
+            model_id: model.key.id.clone(),
+            class_id,
+            instance_id,
+            canonical_yaw: CANONICAL_YAW_DEG[class.index()].to_radians(),
+            viewpoint_rotvec: rotvec.unwrap_or([0.0; 3]),
+            euler_zyx: {
+                let (yaw, pitch, roll) =
+                    glam::Quat::from_mat3(&rotation).to_euler(glam::EulerRot::ZYX);
+                [yaw, pitch, roll]
+            },
+            rotation: r,
+            position: center.to_array(),
+            scale,
+            stretch,
+            color_hsv: hsv,
+            color_rgb: rgb,
+            texture: texture.map(|t| t.name.clone()),
+            pose: bin,
+            tilt,
+        });
+    }
+
+    let scene = Scene {
+        camera,
+        light: PointLight {
+            position: light_pos,
+            intensity: [LIGHT_INTENSITY; 3],
+        },
+        fill: FILL,
+        background: Background {
+            color: bg_rgb,
+            texture: bg_texture.map(|t| t.id),
+            texture_mix: if bg_texture.is_some() {
+                BACKGROUND_TEXTURE_MIX
+            } else {
+                0.0
+            },
+            texture_scale: BACKGROUND_TEXTURE_SCALE,
+            center: bg_center,
+        },
+        objects: instances,
+    };
+    let meta = SampleMeta {
+        seed: params.seed,
+        index,
+        split: split_name.to_string(),
+        variant,
+        scene: params.kind,
+        camera,
+        light: LightMeta {
+            position: light_pos,
+            angle: light_angle,
+            intensity: LIGHT_INTENSITY,
+            fill: FILL,
+        },
+        background: BackgroundMeta {
+            color_rgb: bg_rgb,
+            texture: bg_texture.map(|t| t.name.clone()),
+            center: bg_center,
+        },
+        objects: metas,
+    };
+    Ok(SceneSample {
+        scene,
+        class: meta.objects[0].class,
+        pose: meta.objects[0].pose,
+        meta,
+    })
+}
+
+/// Places one object of a multi-object scene: a jittered position in grid cell `cell` of the
+/// image (so objects spread evenly and stay mostly inside the frame), at a random depth, such
+/// that its bounding sphere does not intersect those already placed. Tries
+/// [`PLACEMENT_ATTEMPTS`] positions (widening the depth range) and keeps the first free one, or
+/// the one with the most clearance if none is free.
+fn place(
+    rng: &mut ChaCha8Rng,
+    camera: &Camera,
+    aspect: f32,
+    grid: usize,
+    cell: usize,
+    radius: f32,
+    placed: &[Placed],
+) -> Vec3 {
+    let eye = Vec3::from(camera.position);
+    let forward = (Vec3::from(camera.target) - eye).normalize();
+    let right = forward.cross(Vec3::from(camera.up)).normalize();
+    let up = right.cross(forward);
+    let tan_y = (camera.fov_y_deg.to_radians() * 0.5).tan();
+    let tan_x = tan_y * aspect;
+    let base = (Vec3::from(camera.target) - eye).length();
+    let g = grid as f32;
+    let (col, row) = ((cell % grid) as f32, (cell / grid) as f32);
+    let mut best = (f32::NEG_INFINITY, Vec3::ZERO);
+    for attempt in 0..PLACEMENT_ATTEMPTS {
+        let widen = attempt as f32 / PLACEMENT_ATTEMPTS as f32;
+        // NDC in [-1, 1]: cell centre + jitter within the cell, pulled in to keep objects inside.
+        let jx: f32 = rng.random_range(-0.35..0.35);
+        let jy: f32 = rng.random_range(-0.35..0.35);
+        let nx = 0.8 * (-1.0 + (2.0 * (col + 0.5 + jx)) / g);
+        let ny = 0.8 * (1.0 - (2.0 * (row + 0.5 + jy)) / g);
+        let depth: f32 = rng.random_range((base - 0.15)..(base + 0.6 + 0.6 * widen));
+        let dir = forward + right * (nx * tan_x) + up * (ny * tan_y);
+        let center = eye + dir * depth;
+        let clearance = placed
+            .iter()
+            .map(|p| (p.center - center).length() - p.radius - radius)
+            .fold(f32::INFINITY, f32::min)
+            .min(depth - camera.near - radius);
+        if clearance >= 0.0 {
+            return center;
+        }
+        if clearance > best.0 {
+            best = (clearance, center);
+        }
+    }
+    best.1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pool of fake handles: 3 models per class and split, 4 textures per split.
+    pub(crate) fn fake_pool() -> AssetPool {
+        let mut pool = AssetPool::new();
+        let mut next = 0u32;
+        for class in Class::ALL {
+            for (s, split) in [AssetSplit::Train, AssetSplit::Held]
+                .into_iter()
+                .enumerate()
+            {
+                for j in 0..3 {
+                    pool.push_model(
+                        split,
+                        PoolModel {
+                            key: ModelKey::new(class, format!("m{s}-{j}")),
+                            mesh: MeshId(next),
+                            radius: 0.42,
+                        },
+                    );
+                    next += 1;
+                }
+            }
+        }
+        for (s, split) in [AssetSplit::Train, AssetSplit::Held]
+            .into_iter()
+            .enumerate()
+        {
+            for j in 0..4 {
+                pool.push_texture(
+                    split,
+                    PoolTexture {
+                        name: format!("t{s}/{j}"),
+                        id: TextureId(s as u32 * 4 + j),
+                    },
+                );
+            }
+        }
+        pool
+    }
+
+    #[test]
+    fn samples_are_pure_functions_of_the_index() {
+        let pool = fake_pool();
+        let p = SceneParams::new("TCVL".parse().unwrap(), SceneKind::Multi, 5);
+        let a = sample_scene(&p, &pool, AssetSplit::Train, "train", 17).unwrap();
+        let _ = sample_scene(&p, &pool, AssetSplit::Train, "train", 3).unwrap();
+        let b = sample_scene(&p, &pool, AssetSplit::Train, "train", 17).unwrap();
+        assert_eq!(a, b);
+        let c = sample_scene(&p, &pool, AssetSplit::Train, "train", 18).unwrap();
+        assert_ne!(a.scene, c.scene);
+    }
+
+    #[test]
+    fn variants_change_only_their_factor() {
+        let pool = fake_pool();
+        let plain = SceneParams::new(Variant::PLAIN, SceneKind::Single, 9);
+        let v = SceneParams::new("--V-".parse().unwrap(), SceneKind::Single, 9);
+        for i in 0..50 {
+            let a = sample_scene(&plain, &pool, AssetSplit::Train, "train", i).unwrap();
+            let b = sample_scene(&v, &pool, AssetSplit::Train, "train", i).unwrap();
+            assert_eq!(a.class, b.class);
+            assert_eq!(a.meta.objects[0].model_id, b.meta.objects[0].model_id);
+            assert_eq!(a.meta.objects[0].color_rgb, b.meta.objects[0].color_rgb);
+            assert_eq!(a.scene.light, b.scene.light);
+            assert_eq!(a.pose, 0, "without V every sample is upright");
+            assert!(a.scene.background.texture.is_none());
+            assert!(a.scene.objects[0].material.texture.is_none());
+            assert_eq!(a.scene.light.position, light_position(LIGHT_ANGLE));
+        }
+    }
+
+    #[test]
+    fn textures_and_models_come_from_the_asset_split() {
+        let pool = fake_pool();
+        let p = SceneParams::new("T---".parse().unwrap(), SceneKind::Multi, 1);
+        for i in 0..100 {
+            let s = sample_scene(&p, &pool, AssetSplit::Held, "val", i).unwrap();
+            for o in &s.meta.objects {
+                assert!(o.model_id.starts_with("m1-"), "{}", o.model_id);
+                assert!(o.texture.as_deref().unwrap().starts_with("t1/"));
+            }
+            assert!(
+                s.meta
+                    .background
+                    .texture
+                    .as_deref()
+                    .unwrap()
+                    .starts_with("t1/")
+            );
+        }
+    }
+
+    #[test]
+    fn classes_are_balanced_in_any_window() {
+        let n = 10_000u64;
+        let mut counts = [0usize; 10];
+        for i in 0..n {
+            counts[sample_class(3, i).index()] += 1;
+        }
+        assert!(counts.iter().all(|&c| c == 1000), "{counts:?}");
+        // an unaligned window of 1,234 samples
+        let mut counts = [0usize; 10];
+        for i in 517..517 + 1234 {
+            counts[sample_class(3, i).index()] += 1;
+        }
+        for c in counts {
+            assert!((c as f64 / 1234.0 - 0.1).abs() < 0.01, "{counts:?}");
+        }
+    }
+
+    #[test]
+    fn class_colors_are_tied_to_the_class_without_c() {
+        let pool = fake_pool();
+        let p = SceneParams::new(Variant::PLAIN, SceneKind::Single, 4);
+        for i in 0..200 {
+            let s = sample_scene(&p, &pool, AssetSplit::Train, "train", i).unwrap();
+            let o = &s.meta.objects[0];
+            let r = p.class_colors[o.class][0];
+            let d = (o.color_hsv[0] - r + 0.5).rem_euclid(1.0) - 0.5;
+            assert!(d.abs() < 0.3, "hue {} vs reference {r}", o.color_hsv[0]);
+        }
+    }
+
+    #[test]
+    fn multi_object_scenes_spread_without_interpenetration() {
+        let pool = fake_pool();
+        let p = SceneParams::new("--V-".parse().unwrap(), SceneKind::Multi, 2);
+        let cam = Camera::paper_default();
+        let eye = Vec3::from(cam.position);
+        let f = (Vec3::from(cam.target) - eye).normalize();
+        let r = f.cross(Vec3::Z).normalize();
+        let u = r.cross(f);
+        let tan = (cam.fov_y_deg.to_radians() / 2.0).tan();
+        let mut inside = 0;
+        let mut total = 0;
+        let mut overlaps = 0;
+        for i in 0..300 {
+            let s = sample_scene(&p, &pool, AssetSplit::Train, "train", i).unwrap();
+            assert_eq!(s.scene.objects.len(), 4);
+            let ids: Vec<u8> = s.scene.objects.iter().map(|o| o.instance_id).collect();
+            assert_eq!(ids, vec![1, 2, 3, 4]);
+            for (a, oa) in s.meta.objects.iter().enumerate() {
+                let ca = Vec3::from(oa.position);
+                let v = ca - eye;
+                let (x, y) = (v.dot(r) / (v.dot(f) * tan), v.dot(u) / (v.dot(f) * tan));
+                total += 1;
+                if x.abs() < 1.0 && y.abs() < 1.0 {
+                    inside += 1;
+                }
+                for ob in &s.meta.objects[a + 1..] {
+                    let ra = 0.42 * oa.scale * oa.stretch.iter().cloned().fold(0.0, f32::max);
+                    let rb = 0.42 * ob.scale * ob.stretch.iter().cloned().fold(0.0, f32::max);
+                    if (ca - Vec3::from(ob.position)).length() < ra + rb - 1e-4 {
+                        overlaps += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(inside, total, "object centres inside the frame");
+        assert!(overlaps <= 3, "{overlaps} overlapping pairs in 300 scenes");
+    }
+
+    #[test]
+    fn pose_bins_balanced_with_v() {
+        let pool = fake_pool();
+        let p = SceneParams::new("--V-".parse().unwrap(), SceneKind::Single, 11);
+        let n = 10_000;
+        let mut counts = [0usize; 5];
+        for i in 0..n {
+            counts[sample_scene(&p, &pool, AssetSplit::Train, "train", i)
+                .unwrap()
+                .pose] += 1;
+        }
+        for c in counts {
+            assert!((c as f64 / n as f64 - 0.2).abs() <= 0.02, "{counts:?}");
+        }
+    }
+
+    #[test]
+    fn missing_assets_are_reported() {
+        let mut pool = fake_pool();
+        pool.textures[1].clear();
+        let p = SceneParams::new("T---".parse().unwrap(), SceneKind::Single, 1);
+        let e = sample_scene(&p, &pool, AssetSplit::Held, "test", 0).unwrap_err();
+        assert_eq!(
+            e,
+            SamplerError::NoTextures {
+                split: AssetSplit::Held
+            }
+        );
+        let p = SceneParams::new(Variant::PLAIN, SceneKind::Single, 1);
+        assert!(sample_scene(&p, &pool, AssetSplit::Held, "test", 0).is_ok());
+        pool.models[3][0].clear();
+        let e = sample_scene(&p, &pool, AssetSplit::Train, "train", 0).unwrap_err();
+        assert!(e.to_string().contains("car"), "{e}");
+    }
+}
