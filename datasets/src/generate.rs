@@ -605,17 +605,15 @@ fn build_pool(
                 pool.push_texture(split, PoolTexture { name, id });
             }
         }
-        pool.check(split, job.variant.texture)?;
     }
     Ok(pool)
 }
 
-/// Labels of a scene waiting for its image.
-struct Pending {
-    class: usize,
-    pose: usize,
-    meta: serde_json::Value,
-}
+/// Receives each finished shard's samples, in order.
+type ShardSink<'a> = dyn FnMut(&ShardSpec, Vec<Sample>) -> Result<(), DatasetError> + 'a;
+
+/// Labels of a scene waiting for its image; `None` for padding scenes.
+type Pending = Option<(usize, usize, serde_json::Value)>;
 
 /// Renders this worker's share of a dataset into `out` (see the module docs). Complete shards
 /// are kept; `manifest.json` must match the job if present. With one worker the splits'
@@ -648,16 +646,28 @@ pub fn render_dataset(
     );
 
     if !todo.is_empty() {
-        render_shards(
+        let t_assets = Instant::now();
+        let (mut renderer, pool) = prepare(job, &plan, models, textures, &mut summary)?;
+        summary.asset_seconds = t_assets.elapsed().as_secs_f64();
+        tracing::info!(
+            "uploaded {} models and {} textures in {:.1} s on {}",
+            summary.models_loaded,
+            summary.textures_loaded,
+            summary.asset_seconds,
+            summary.adapter
+        );
+        let t_render = Instant::now();
+        write_shards(
             job,
             &plan,
             &todo,
-            models,
-            textures,
+            &mut renderer,
+            &pool,
             out,
             progress,
             &mut summary,
         )?;
+        summary.render_seconds = t_render.elapsed().as_secs_f64();
     }
 
     let all_complete = job.workers == 1 || plan.shards().iter().all(|s| plan.is_complete(out, s));
@@ -677,49 +687,175 @@ pub fn render_dataset(
     Ok(summary)
 }
 
+/// Images per GPU submission for a job: the requested batch, or a divisor of the shard size
+/// close to it, so that shards start at batch boundaries without padding.
+fn batch_for(job: &RenderJob) -> usize {
+    let want = job.batch.unwrap_or(RendererConfig::default().batch).max(1);
+    let s = job.shard_size.max(1);
+    if s <= want {
+        return s;
+    }
+    (want.div_ceil(2)..=want)
+        .rev()
+        .find(|&d| s.is_multiple_of(d))
+        .unwrap_or(want)
+}
+
+/// Creates the renderer and uploads the asset pool (both asset splits, always in the same
+/// order, so every worker holds identical handles), checking the splits the plan uses.
+fn prepare(
+    job: &RenderJob,
+    plan: &ShardPlan,
+    models: &dyn ModelSource,
+    textures: &dyn TextureSource,
+    summary: &mut RenderSummary,
+) -> Result<(Renderer, AssetPool), DatasetError> {
+    let res = job.resolution();
+    let mut config = RendererConfig::with_size(res, res);
+    config.adapter = job.adapter.clone();
+    config.texture_size = job.texture_size;
+    config.batch = batch_for(job);
+    let mut renderer = Renderer::new(config)?;
+    summary.adapter = renderer.adapter().name.clone();
+    let pool = build_pool(
+        job,
+        &[AssetSplit::Train, AssetSplit::Held],
+        models,
+        textures,
+        &mut renderer,
+        summary,
+    )?;
+    let counts = plan.counts();
+    if counts[0] > 0 {
+        pool.check(AssetSplit::Train, job.variant.texture)?;
+    }
+    if counts[1] + counts[2] > 0 {
+        pool.check(AssetSplit::Held, job.variant.texture)?;
+    }
+    Ok((renderer, pool))
+}
+
+/// Samples, renders and labels the given shards, handing each finished shard's samples (in
+/// order) to `on_shard`, and reporting `(images done, images total)` after every image.
+///
+/// Every shard starts at a batch boundary (a partial shard is followed by padding scenes whose
+/// images are dropped), so each sample is drawn at the same atlas tile whichever worker renders
+/// it: the images do not depend on how the work is split.
+fn stream_shards(
+    renderer: &mut Renderer,
+    pool: &AssetPool,
+    params: &SceneParams,
+    specs: &[ShardSpec],
+    on_shard: &mut ShardSink<'_>,
+    on_image: &mut dyn FnMut(usize, usize),
+) -> Result<(), DatasetError> {
+    let batch = renderer.batch_size().max(1);
+    let total: usize = specs.iter().map(|s| s.len()).sum();
+    // Scenes are sampled shard by shard (in parallel) as the renderer asks for them; their
+    // labels wait in `pending` for the images, which come back in input order.
+    let pending: RefCell<VecDeque<Pending>> = RefCell::new(VecDeque::new());
+    let sample_error: RefCell<Option<DatasetError>> = RefCell::new(None);
+    let scenes = specs.iter().flat_map(|spec| {
+        if sample_error.borrow().is_some() {
+            return Vec::new();
+        }
+        let range = spec.dataset_samples();
+        let indices: Vec<u64> = (range.start as u64..range.end as u64).collect();
+        let split = spec.split;
+        let sampled = parallel_map(&indices, threads(), |&i| {
+            sample_scene(params, pool, asset_split(split), split.name(), i)
+        });
+        let mut scenes = Vec::with_capacity(sampled.len().next_multiple_of(batch));
+        for s in sampled {
+            match s {
+                Ok(s) => {
+                    let meta = serde_json::to_value(&s.meta).unwrap_or_default();
+                    pending
+                        .borrow_mut()
+                        .push_back(Some((s.class, s.pose, meta)));
+                    scenes.push(s.scene);
+                }
+                Err(e) => {
+                    sample_error.borrow_mut().get_or_insert(e.into());
+                    return Vec::new();
+                }
+            }
+        }
+        while scenes.len() % batch != 0 {
+            let Some(last) = scenes.last().cloned() else {
+                break;
+            };
+            pending.borrow_mut().push_back(None);
+            scenes.push(last);
+        }
+        scenes
+    });
+
+    let mut shard_iter = specs.iter();
+    let mut current = shard_iter.next();
+    let mut samples: Vec<Sample> = Vec::new();
+    let mut done = 0usize;
+    let mut sink_error: Option<DatasetError> = None;
+    let result = renderer.render_stream(scenes, |_, image| {
+        let next = pending.borrow_mut().pop_front();
+        let Some(labels) = next else {
+            return Err(());
+        };
+        let Some((class, pose, meta)) = labels else {
+            return Ok(()); // padding
+        };
+        let Some(spec) = current else {
+            return Err(());
+        };
+        samples.push(to_sample(image, class, pose, meta));
+        done += 1;
+        if samples.len() == spec.len() {
+            if let Err(e) = on_shard(spec, std::mem::take(&mut samples)) {
+                sink_error = Some(e);
+                return Err(());
+            }
+            current = shard_iter.next();
+        }
+        on_image(done, total);
+        Ok(())
+    });
+    if let Some(e) = sample_error.into_inner() {
+        return Err(e);
+    }
+    if let Some(e) = sink_error {
+        return Err(e);
+    }
+    match result {
+        Ok(()) if done == total => Ok(()),
+        Ok(()) => Err(DatasetError::Job(format!(
+            "internal error: rendered {done} of {total} images"
+        ))),
+        Err(StreamError::Render(e)) => Err(e.into()),
+        Err(StreamError::Sink { index, .. }) => Err(DatasetError::Job(format!(
+            "internal error: image {index} came back without labels"
+        ))),
+    }
+}
+
+/// Renders `todo` and writes each shard (encode + zstd + atomic write on compressor threads).
 #[allow(clippy::too_many_arguments)]
-fn render_shards(
+fn write_shards(
     job: &RenderJob,
     plan: &ShardPlan,
     todo: &[ShardSpec],
-    models: &dyn ModelSource,
-    textures: &dyn TextureSource,
+    renderer: &mut Renderer,
+    pool: &AssetPool,
     out: &Path,
     progress: &dyn Fn(RenderProgress),
     summary: &mut RenderSummary,
 ) -> Result<(), DatasetError> {
     let res = job.resolution();
-    let mut config = RendererConfig::with_size(res, res);
-    config.adapter = job.adapter.clone();
-    config.texture_size = job.texture_size;
-    if let Some(b) = job.batch {
-        config.batch = b;
-    }
-    let t_assets = Instant::now();
-    let mut renderer = Renderer::new(config)?;
-    summary.adapter = renderer.adapter().name.clone();
-    let mut splits: Vec<AssetSplit> = todo.iter().map(|s| asset_split(s.split)).collect();
-    splits.dedup();
-    splits.sort_by_key(|s| *s as u8);
-    splits.dedup();
-    let pool = build_pool(job, &splits, models, textures, &mut renderer, summary)?;
-    summary.asset_seconds = t_assets.elapsed().as_secs_f64();
-    tracing::info!(
-        "uploaded {} models and {} textures in {:.1} s on {}",
-        summary.models_loaded,
-        summary.textures_loaded,
-        summary.asset_seconds,
-        summary.adapter
-    );
-
     let params = job.scene_params();
     let columns = Sample::columns(res, res);
-    let total: usize = todo.iter().map(|s| s.len()).sum();
-    let t_render = Instant::now();
-
-    // Shards travel from the render thread to compressor threads; a bounded channel keeps at
-    // most a few finished shards in memory.
-    let (tx, rx) = crossbeam_channel::bounded::<(ShardSpec, Vec<Vec<Value>>)>(2);
+    let columns = &columns;
+    // Finished shards travel from the render thread to compressor threads; the bounded channel
+    // keeps at most a few of them in memory.
+    let (tx, rx) = crossbeam_channel::bounded::<(ShardSpec, Vec<Sample>)>(2);
     let written = AtomicUsize::new(0);
     let failure: Mutex<Option<DatasetError>> = Mutex::new(None);
     let fail = |e: DatasetError| {
@@ -731,17 +867,19 @@ fn render_shards(
     };
     let failed = || failure.lock().map(|f| f.is_some()).unwrap_or(true);
     let compressors = threads().clamp(1, 4);
+    let shards_total = todo.len();
 
-    let columns = &columns;
     std::thread::scope(|scope| {
         for _ in 0..compressors {
             let rx = rx.clone();
             let (written, fail, failed) = (&written, &fail, &failed);
             scope.spawn(move || {
-                for (spec, rows) in rx.iter() {
+                for (spec, samples) in rx.iter() {
                     if failed() {
                         continue;
                     }
+                    let rows: Vec<Vec<Value>> = samples.iter().map(Sample::to_row).collect();
+                    drop(samples);
                     let result = plan
                         .encode_shard(&spec, columns, &rows)
                         .and_then(|enc| plan.commit_shard(out, &spec, &enc));
@@ -756,104 +894,46 @@ fn render_shards(
         }
         drop(rx);
 
-        // Scenes are sampled shard by shard (in parallel) as the renderer asks for them; their
-        // labels wait in `pending` for the images, which come back in input order.
-        let pending: RefCell<VecDeque<Pending>> = RefCell::new(VecDeque::new());
-        let sample_error: RefCell<Option<DatasetError>> = RefCell::new(None);
-        let scenes = todo.iter().flat_map(|spec| {
-            if sample_error.borrow().is_some() {
-                return Vec::new();
-            }
-            let range = spec.dataset_samples();
-            let indices: Vec<u64> = (range.start as u64..range.end as u64).collect();
-            let split = spec.split;
-            let sampled = parallel_map(&indices, threads(), |&i| {
-                sample_scene(&params, &pool, asset_split(split), split.name(), i)
-            });
-            let mut scenes = Vec::with_capacity(sampled.len());
-            for s in sampled {
-                match s {
-                    Ok(s) => {
-                        let meta = serde_json::to_value(&s.meta).unwrap_or_default();
-                        pending.borrow_mut().push_back(Pending {
-                            class: s.class,
-                            pose: s.pose,
-                            meta,
-                        });
-                        scenes.push(s.scene);
-                    }
-                    Err(e) => {
-                        sample_error.borrow_mut().get_or_insert(e.into());
-                        break;
-                    }
-                }
-            }
-            scenes
-        });
-
-        let mut shard_iter = todo.iter();
-        let mut current = shard_iter.next();
-        let mut rows: Vec<Vec<Value>> = Vec::new();
-        let mut done = 0usize;
-        let result = renderer.render_stream(scenes, |_, image| {
+        let mut on_shard = |spec: &ShardSpec, samples: Vec<Sample>| {
             if failed() {
-                return Err(());
+                return Err(DatasetError::Job("a shard writer failed".into()));
             }
-            let Some(labels) = pending.borrow_mut().pop_front() else {
-                return Err(());
-            };
-            let Some(spec) = current else {
-                return Err(());
-            };
-            rows.push(to_sample(image, labels.class, labels.pose, labels.meta).to_row());
-            done += 1;
-            if rows.len() == spec.len() {
-                summary.rendered[spec.split.index()] += rows.len();
-                if tx.send((spec.clone(), std::mem::take(&mut rows))).is_err() {
-                    return Err(());
-                }
-                current = shard_iter.next();
-            }
+            summary.rendered[spec.split.index()] += samples.len();
+            tx.send((spec.clone(), samples))
+                .map_err(|_| DatasetError::Job("the shard writers stopped".into()))
+        };
+        let mut on_image = |done: usize, total: usize| {
             progress(RenderProgress {
                 done,
                 total,
                 shards_written: written.load(Ordering::Relaxed),
-                shards_total: todo.len(),
-            });
-            Ok(())
-        });
+                shards_total,
+            })
+        };
+        let result = stream_shards(renderer, pool, &params, todo, &mut on_shard, &mut on_image);
         drop(tx);
-        if let Some(e) = sample_error.borrow_mut().take() {
+        if let Err(e) = result {
             fail(e);
         }
-        match result {
-            Ok(()) => {}
-            Err(StreamError::Render(e)) => fail(e.into()),
-            Err(StreamError::Sink { .. }) => {
-                if !failed() {
-                    fail(DatasetError::Job(
-                        "internal error: rendered images and sampled labels got out of step".into(),
-                    ));
-                }
-            }
-        }
     });
+    // A writer's own error is the root cause; report it before the render side's.
     if let Some(e) = failure.into_inner().ok().flatten() {
         return Err(e);
     }
     summary.shards_written = written.load(Ordering::Relaxed);
-    summary.render_seconds = t_render.elapsed().as_secs_f64();
+    let total: usize = todo.iter().map(|s| s.len()).sum();
     progress(RenderProgress {
         done: total,
         total,
         shards_written: summary.shards_written,
-        shards_total: todo.len(),
+        shards_total,
     });
     Ok(())
 }
 
 /// Renders samples `range` (indices within `split`) of a job straight into memory, without
-/// writing anything: the same pool, scenes and labels as [`render_dataset`] writes for them.
+/// writing anything: the same pool, scenes, labels and pixels as [`render_dataset`] stores for
+/// them (whole shards are rendered; the requested samples are returned).
 pub fn render_samples(
     job: &RenderJob,
     models: &dyn ModelSource,
@@ -870,46 +950,32 @@ pub fn render_samples(
             len: n,
         });
     }
-    let offset: usize = plan.counts()[..split.index()].iter().sum();
-    let res = job.resolution();
-    let mut config = RendererConfig::with_size(res, res);
-    config.adapter = job.adapter.clone();
-    config.texture_size = job.texture_size;
-    if let Some(b) = job.batch {
-        config.batch = b;
-    }
-    let mut renderer = Renderer::new(config)?;
-    let mut summary = RenderSummary::default();
-    let pool = build_pool(
-        job,
-        &[asset_split(split)],
-        models,
-        textures,
-        &mut renderer,
-        &mut summary,
-    )?;
-    let params = job.scene_params();
-    let sampled = range
-        .map(|i| {
-            sample_scene(
-                &params,
-                &pool,
-                asset_split(split),
-                split.name(),
-                (offset + i) as u64,
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let scenes: Vec<_> = sampled.iter().map(|s| s.scene.clone()).collect();
-    let images = renderer.render(&scenes)?;
-    Ok(images
+    let specs: Vec<ShardSpec> = plan
+        .split_shards(split)
         .into_iter()
-        .zip(sampled)
-        .map(|(img, s)| {
-            let meta = serde_json::to_value(&s.meta).unwrap_or_default();
-            to_sample(img, s.class, s.pose, meta)
-        })
-        .collect())
+        .filter(|s| s.samples.start < range.end && range.start < s.samples.end)
+        .collect();
+    let mut summary = RenderSummary::default();
+    let (mut renderer, pool) = prepare(job, &plan, models, textures, &mut summary)?;
+    let params = job.scene_params();
+    let mut out = Vec::with_capacity(range.len());
+    let mut on_shard = |spec: &ShardSpec, samples: Vec<Sample>| {
+        for (j, s) in samples.into_iter().enumerate() {
+            if range.contains(&(spec.samples.start + j)) {
+                out.push(s);
+            }
+        }
+        Ok(())
+    };
+    stream_shards(
+        &mut renderer,
+        &pool,
+        &params,
+        &specs,
+        &mut on_shard,
+        &mut |_, _| {},
+    )?;
+    Ok(out)
 }
 
 /// Writes the splits' `index.json` files of a dataset rendered by several workers, after

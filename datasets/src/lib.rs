@@ -6,7 +6,6 @@
 //! readable here and by `streaming.StreamingDataset` in Python.
 
 pub mod color;
-pub mod pose;
 pub mod dataset;
 pub mod error;
 pub mod generate;
@@ -14,6 +13,7 @@ pub mod inspect;
 pub mod layout;
 pub mod manifest;
 pub mod mds;
+pub mod pose;
 pub mod sample;
 pub mod scene_sampler;
 pub mod variant;

@@ -222,8 +222,22 @@ fn every_column_round_trips() {
         let n = stored.len();
         let direct = generate::render_samples(&j, &models, &textures, split, 0..n).unwrap();
         assert_eq!(stored.len(), direct.len());
-        for (a, b) in stored.iter().zip(&direct) {
-            assert_eq!(a, b, "{split}: stored sample differs from a direct render");
+        for (k, (a, b)) in stored.iter().zip(&direct).enumerate() {
+            let differ = |x: &[u8], y: &[u8]| x.iter().zip(y).filter(|(p, q)| p != q).count();
+            assert!(
+                a == b,
+                "{split} sample {k}: stored differs from a direct render: image {} px, \
+                 segmentation {}, instance {}, depth {}, class {} vs {}, pose {} vs {}, meta equal {}",
+                differ(&a.image, &b.image),
+                differ(&a.segmentation, &b.segmentation),
+                differ(&a.instance, &b.instance),
+                a.depth.iter().zip(&b.depth).filter(|(p, q)| p != q).count(),
+                a.class,
+                b.class,
+                a.pose,
+                b.pose,
+                a.meta == b.meta
+            );
         }
         let ds = Dataset::open(&out).unwrap();
         let r = ds.split(split).unwrap();
