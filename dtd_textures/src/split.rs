@@ -64,3 +64,46 @@ mod tests {
         assert_eq!(Split::Held.to_string(), "held");
     }
 }
+
+#[cfg(test)]
+mod golden {
+    use super::*;
+
+    /// Pinned: changing the split function would silently move textures between train and
+    /// held-out sets of existing datasets.
+    #[test]
+    fn golden_split_of_dtd_names() {
+        let names = [
+            "banded/banded_0002.jpg",
+            "braided/braided_0050.jpg",
+            "chequered/chequered_0121.jpg",
+            "cracked/cracked_0004.jpg",
+            "dotted/dotted_0111.jpg",
+            "marbled/marbled_0063.jpg",
+            "striped/striped_0015.jpg",
+            "woven/woven_0001.jpg",
+            "zigzagged/zigzagged_0100.jpg",
+            "striped/000000",
+            "noise/000009",
+            "scaly/000013",
+        ];
+        let got: Vec<(&str, Split)> = names.iter().map(|&n| (n, Split::of_name(n))).collect();
+        let want: Vec<(&str, Split)> = GOLDEN.to_vec();
+        assert_eq!(got, want);
+    }
+
+    const GOLDEN: [(&str, Split); 12] = [
+        ("banded/banded_0002.jpg", Split::Train),
+        ("braided/braided_0050.jpg", Split::Held),
+        ("chequered/chequered_0121.jpg", Split::Train),
+        ("cracked/cracked_0004.jpg", Split::Train),
+        ("dotted/dotted_0111.jpg", Split::Train),
+        ("marbled/marbled_0063.jpg", Split::Held),
+        ("striped/striped_0015.jpg", Split::Train),
+        ("woven/woven_0001.jpg", Split::Train),
+        ("zigzagged/zigzagged_0100.jpg", Split::Train),
+        ("striped/000000", Split::Train),
+        ("noise/000009", Split::Train),
+        ("scaly/000013", Split::Train),
+    ];
+}

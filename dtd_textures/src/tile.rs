@@ -105,7 +105,7 @@ mod tests {
         let mut rgba = Vec::new();
         for y in 0..size {
             for x in 0..size {
-                let v = if (x / cell + y / cell) % 2 == 0 {
+                let v = if (x / cell + y / cell).is_multiple_of(2) {
                     230
                 } else {
                     20

@@ -28,7 +28,17 @@ pub fn hash01(x: u32, y: u32, seed: u32) -> f32 {
 /// `x` modulo `n` for lattice indices.
 #[inline]
 pub fn wrap(i: i64, n: u32) -> u32 {
-    i.rem_euclid(n as i64) as u32
+    let n = n as i64;
+    // Fast paths for the usual ranges (tile coordinates in [-1, 2)), no division.
+    if (0..n).contains(&i) {
+        i as u32
+    } else if (n..2 * n).contains(&i) {
+        (i - n) as u32
+    } else if (-n..0).contains(&i) {
+        (i + n) as u32
+    } else {
+        i.rem_euclid(n) as u32
+    }
 }
 
 #[inline]
@@ -72,8 +82,8 @@ pub fn perlin(x: f32, y: f32, period: u32, seed: u32) -> f32 {
     let (fx, fy) = (x - xf, y - yf);
     let ix = wrap(xf as i64, period);
     let iy = wrap(yf as i64, period);
-    let ix1 = (ix + 1) % period;
-    let iy1 = (iy + 1) % period;
+    let ix1 = if ix + 1 == period { 0 } else { ix + 1 };
+    let iy1 = if iy + 1 == period { 0 } else { iy + 1 };
     let n00 = grad(hash(ix, iy, seed), fx, fy);
     let n10 = grad(hash(ix1, iy, seed), fx - 1.0, fy);
     let n01 = grad(hash(ix, iy1, seed), fx, fy - 1.0);
@@ -125,19 +135,23 @@ pub struct Cell {
 }
 
 /// Periodic Worley/Voronoi cells: one feature point per cell of an `n x n` grid, jittered by
-/// `jitter` (0 = regular grid, 1 = anywhere in the cell). Exact distance to the cell border.
+/// `jitter` (0 = regular grid, 1 = anywhere in the cell). Distance to the cell border is exact
+/// among the 3x3 neighbouring cells searched, which finds the true nearest points for
+/// `jitter <= 0.85` in all but rare configurations.
 pub fn worley(u: f32, v: f32, n: u32, jitter: f32, seed: u32) -> Cell {
     let nf = n as f32;
     let (cx, cy) = ((u * nf).floor() as i64, (v * nf).floor() as i64);
-    let mut pts = [(0f32, 0f32, 0u32, 0u32, 0f32); 25];
+    let mut pts = [(0f32, 0f32, 0u32, 0u32, 0f32); 9];
     let mut k = 0;
     let mut best = (f32::INFINITY, 0usize);
-    for dy in -2..=2i64 {
-        for dx in -2..=2i64 {
+    for dy in -1..=1i64 {
+        for dx in -1..=1i64 {
             let (i, j) = (cx + dx, cy + dy);
             let (wi, wj) = (wrap(i, n), wrap(j, n));
-            let px = (i as f32 + 0.5 + jitter * (hash01(wi, wj, seed) - 0.5)) / nf;
-            let py = (j as f32 + 0.5 + jitter * (hash01(wi, wj, seed ^ 0x5bd1_e995) - 0.5)) / nf;
+            let h = hash(wi, wj, seed);
+            let (hx, hy) = ((h & 0xffff) as f32 / 65536.0, (h >> 16) as f32 / 65536.0);
+            let px = (i as f32 + 0.5 + jitter * (hx - 0.5)) / nf;
+            let py = (j as f32 + 0.5 + jitter * (hy - 0.5)) / nf;
             let d2 = (px - u) * (px - u) + (py - v) * (py - v);
             pts[k] = (px, py, wi, wj, d2);
             if d2 < best.0 {

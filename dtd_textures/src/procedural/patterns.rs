@@ -24,6 +24,8 @@ struct Post {
     shade_period: u32,
     grain: f32,
     seed: u32,
+    /// Random translation of the periodic pattern, so edges do not line up with the tile border.
+    offset: (f32, f32),
 }
 
 impl Post {
@@ -37,6 +39,7 @@ impl Post {
             shade_period: rng.random_range(1..=3),
             grain: rng.random_range(0.0..0.035),
             seed: rng.random(),
+            offset: (rng.random(), rng.random()),
         }
     }
 }
@@ -52,7 +55,7 @@ fn render<P: Pattern>(pattern: &P, post: &Post, size: u32) -> Texture {
         let v = (y as f32 + 0.5) * px;
         for (x, out) in row.chunks_exact_mut(4).enumerate() {
             let u = (x as f32 + 0.5) * px;
-            let mut c = pattern.colour(u, v, px);
+            let mut c = pattern.colour(u + post.offset.0, v + post.offset.1, px);
             if post.shade > 0.0 {
                 let s = 1.0 + post.shade * fbm(u, v, post.shade_period, 3, 0.5, post.seed);
                 c = scale(c, s);
@@ -631,7 +634,7 @@ impl Marbled {
             k: rng.random_range(1..=3) as f32,
             period: rng.random_range(2..=4),
             amp: rng.random_range(1.5..5.0),
-            sharp: rng.random_range(2.0..10.0),
+            sharp: rng.random_range(1.2..5.0),
             base: pal[0],
             second: mix(pal[0], pal[2], rng.random_range(0.3..0.8)),
             vein: pal[1],
@@ -642,11 +645,11 @@ impl Marbled {
 
 impl Pattern for Marbled {
     fn colour(&self, u: f32, v: f32, _px: f32) -> Rgb {
-        let t = turbulence(u, v, self.period, 6, 0.5, self.seed);
+        let t = turbulence(u, v, self.period, 5, 0.45, self.seed);
         let phase = self.k * self.dir.along(u, v) + self.amp * t;
         let s = (PI * phase).sin().abs();
         let vein = (1.0 - s).powf(self.sharp);
-        let m = (0.5 + 1.2 * fbm(u, v, self.period, 4, 0.55, self.seed ^ 0xa5a5)).clamp(0.0, 1.0);
+        let m = (0.5 + 1.2 * fbm(u, v, self.period, 3, 0.55, self.seed ^ 0xa5a5)).clamp(0.0, 1.0);
         let c = mix(self.base, self.second, m);
         let c = mix(c, self.vein, vein);
         scale(c, 0.93 + 0.07 * s)
@@ -676,7 +679,7 @@ impl Cellular {
         };
         Cellular {
             n,
-            jitter: rng.random_range(0.6..1.0),
+            jitter: rng.random_range(0.5..0.85),
             warp: rng.random_range(0.0..0.04),
             hw: rng.random_range(0.002..0.012),
             fill: pal[0],
@@ -692,8 +695,8 @@ impl Pattern for Cellular {
     fn colour(&self, u: f32, v: f32, px: f32) -> Rgb {
         let (wu, wv) = if self.warp > 0.0 {
             (
-                u + self.warp * fbm(u, v, 4, 3, 0.5, self.seed ^ 1),
-                v + self.warp * fbm(u, v, 4, 3, 0.5, self.seed ^ 2),
+                u + self.warp * fbm(u, v, 4, 2, 0.5, self.seed ^ 1),
+                v + self.warp * fbm(u, v, 4, 2, 0.5, self.seed ^ 2),
             )
         } else {
             (u, v)
@@ -704,7 +707,7 @@ impl Pattern for Cellular {
         c = scale(c, 1.0 - 0.12 * (cell.d1 * self.n as f32).min(1.0));
         let edge = smoothstep(0.0, 0.35 / self.n as f32, cell.border);
         c = scale(c, 1.0 - self.rim * (1.0 - edge));
-        let width = self.hw * (0.6 + 0.8 * (0.5 + fbm(u, v, 8, 2, 0.5, self.seed ^ 4)));
+        let width = self.hw * (0.6 + 0.8 * (0.5 + fbm(u, v, 8, 1, 0.5, self.seed ^ 4)));
         mix(c, self.crack, cover(width - cell.border, px))
     }
 }
@@ -734,7 +737,7 @@ impl Woven {
         } else {
             Dir::new((1, 1))
         };
-        let n = 4.0 * rng.random_range(1..=if dir.len > 1.0 { 3 } else { 5 }) as f32;
+        let n = 4.0 * rng.random_range(1..=if dir.len > 1.0 { 2 } else { 3 }) as f32;
         let weave = match rng.random_range(0..4) {
             0 | 1 => Weave::Plain,
             2 => Weave::Twill,
@@ -964,7 +967,7 @@ impl Crosshatched {
             2 => &[(1, 0), (0, 1)],
             _ => &[(2, 1), (-1, 2), (1, -2)],
         };
-        let cycles = rng.random_range(8.0..26.0);
+        let cycles = rng.random_range(8.0..18.0);
         let dirs = sets
             .iter()
             .map(|&d| {
@@ -973,14 +976,17 @@ impl Crosshatched {
             })
             .collect();
         let pal = palette(rng, 2);
-        let (paper, ink) = if luma(pal[0]) >= luma(pal[1]) {
+        let (light, dark) = if luma(pal[0]) >= luma(pal[1]) {
             (pal[0], pal[1])
         } else {
             (pal[1], pal[0])
         };
+        // Ink on paper: a light ground and a dark ink.
+        let paper = mix(light, [1.0; 3], rng.random_range(0.3..0.8));
+        let ink = scale(dark, rng.random_range(0.2..0.6));
         Crosshatched {
             dirs,
-            hw: rng.random_range(0.1..0.3),
+            hw: rng.random_range(0.06..0.16),
             paper,
             ink,
             seed: rng.random(),
@@ -991,10 +997,12 @@ impl Crosshatched {
 impl Pattern for Crosshatched {
     fn colour(&self, u: f32, v: f32, px: f32) -> Rgb {
         let mut clear = 1.0;
+        let wobble = 0.12 * fbm(u, v, 6, 2, 0.5, self.seed);
+        let pressure = (0.5 + fbm(u, v, 3, 3, 0.5, self.seed ^ 0xff)).clamp(0.0, 1.0);
         for (k, &(d, n)) in self.dirs.iter().enumerate() {
-            let s = self.seed.wrapping_add(k as u32 * 7919);
-            let f = n * d.along(u, v) + 0.12 * fbm(u, v, 6, 2, 0.5, s);
-            let width = self.hw * (0.5 + (0.5 + fbm(u, v, 3, 3, 0.5, s ^ 0xff)).clamp(0.0, 1.0));
+            let sign = if k % 2 == 0 { 1.0 } else { -1.0 };
+            let f = n * d.along(u, v) + sign * wobble;
+            let width = self.hw * (0.5 + if k % 2 == 0 { pressure } else { 1.0 - pressure });
             let w = n * d.len * px;
             clear *= 1.0 - cover(width - dist_int(f), w);
         }
@@ -1040,13 +1048,15 @@ impl Pattern for Sprinkled {
             for i in ci - 1..=ci + 1 {
                 let (wi, wj) = (wrap(i, self.n), wrap(j, self.n));
                 let h = hash(wi, wj, self.seed);
-                if hash01(wi, wj, self.seed ^ 1) > self.density {
+                let bits = hash(wi, wj, self.seed ^ 1);
+                let unit = |shift: u32| ((bits >> shift) & 0xff) as f32 / 256.0;
+                if unit(0) > self.density {
                     continue;
                 }
-                let cx = (i as f32 + 0.2 + 0.6 * hash01(wi, wj, self.seed ^ 2)) / nf;
-                let cy = (j as f32 + 0.2 + 0.6 * hash01(wi, wj, self.seed ^ 3)) / nf;
-                let ang = PI * hash01(wi, wj, self.seed ^ 4);
-                let (dx, dy) = (ang.cos() * self.len, ang.sin() * self.len);
+                let cx = (i as f32 + 0.2 + 0.6 * unit(8)) / nf;
+                let cy = (j as f32 + 0.2 + 0.6 * unit(16)) / nf;
+                let (sin, cos) = (PI * unit(24)).sin_cos();
+                let (dx, dy) = (cos * self.len, sin * self.len);
                 // Distance to the segment (c - d, c + d).
                 let (qx, qy) = (u - cx, v - cy);
                 let t = ((qx * dx + qy * dy) / (dx * dx + dy * dy)).clamp(-1.0, 1.0);
@@ -1080,7 +1090,7 @@ struct Scaly {
 
 impl Scaly {
     fn new(rng: &mut ChaCha8Rng) -> Scaly {
-        let n = rng.random_range(4..=12);
+        let n = rng.random_range(3..=9);
         let ratio = rng.random_range(0.45..0.7);
         let m = ((n as f32 / ratio / 2.0).round() as u32).max(1) * 2;
         let (cw, rh) = (1.0 / n as f32, 1.0 / m as f32);
