@@ -1,0 +1,245 @@
+//! ResNet9 (the "DAWNBench" ResNet of Page, 2018) with the paper's reduced pooling.
+//!
+//! Input: a batch of normalised Lab images `[B, 3, H, W]`. Output: the feature map of the last
+//! stage, `[B, 512·w, H/8, W/8]` (8x8 at 64x64 input, 16x16 at 128x128, 4x4 at 32x32).
+//!
+//! Layout (w = width multiplier):
+//! - stem: 3x3 conv 64w + BN + ReLU (full resolution);
+//! - block 1: ConvBlock(64w -> 128w: conv, max-pool 2, BN, CELU a=0.075) + residual BasicBlock(128w);
+//! - block 2: ConvBlock(128w -> 256w);
+//! - block 3: ConvBlock(256w -> 512w) + BasicBlock(512w).
+//!
+//! "Three main blocks" (for `--freeze K`) are blocks 1-3; freezing K >= 1 also freezes the stem.
+
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d, Relu};
+use burn::prelude::*;
+
+/// CELU alpha used by the ConvBlocks.
+pub const CELU_ALPHA: f64 = 0.075;
+
+/// Channel count scaled by a width multiplier (at least 1).
+pub(crate) fn scaled(channels: usize, width: f64) -> usize {
+    ((channels as f64 * width).round() as usize).max(1)
+}
+
+/// ResNet9 hyper-parameters.
+#[derive(Config, Debug)]
+pub struct ResNet9Config {
+    /// Width multiplier applied to every channel count (1.0 = the paper's network).
+    #[config(default = 1.0)]
+    pub width: f64,
+}
+
+impl ResNet9Config {
+    /// The paper's ResNet9 (64-128-256-512 channels).
+    pub fn resnet9() -> Self {
+        Self::new()
+    }
+
+    /// A narrow ResNet9 for tests (`width` multiplies every channel count).
+    pub fn narrow(width: f64) -> Self {
+        Self::new().with_width(width)
+    }
+
+    /// Channels of the last stage's feature map.
+    pub fn out_channels(&self) -> usize {
+        scaled(512, self.width)
+    }
+
+    /// Build the network on `device`.
+    pub fn init(&self, device: &Device) -> ResNet9 {
+        let c64 = scaled(64, self.width);
+        let c128 = scaled(128, self.width);
+        let c256 = scaled(256, self.width);
+        let c512 = scaled(512, self.width);
+        ResNet9 {
+            stem: ConvBnRelu::new(3, c64, device),
+            block1: Stage {
+                down: ConvBlock::new(c64, c128, device),
+                residual: Some(BasicBlock::new(c128, device)),
+            },
+            block2: Stage {
+                down: ConvBlock::new(c128, c256, device),
+                residual: None,
+            },
+            block3: Stage {
+                down: ConvBlock::new(c256, c512, device),
+                residual: Some(BasicBlock::new(c512, device)),
+            },
+        }
+    }
+}
+
+fn conv3x3(cin: usize, cout: usize, device: &Device) -> Conv2d {
+    Conv2dConfig::new([cin, cout], [3, 3])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .with_bias(false)
+        .init(device)
+}
+
+/// CELU, `max(0, x) + alpha * (exp(min(x, 0) / alpha) - 1)`.
+///
+/// Written with `min(x, 0)` inside the exponential: burn's `celu` evaluates `exp(x / alpha)` for
+/// all x, which overflows to infinity for x > ~6.6 at alpha = 0.075 and turns the backward pass
+/// into NaN (0 * inf).
+#[derive(Module, Debug)]
+pub struct Celu {
+    alpha: f64,
+}
+
+impl Celu {
+    /// CELU with the given alpha.
+    pub fn new(alpha: f64) -> Self {
+        Self { alpha }
+    }
+
+    /// # Shapes
+    /// any -> same
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let negative = (x.clone().clamp_max(0.0) / self.alpha).exp() - 1.0;
+        x.clamp_min(0.0) + negative * self.alpha
+    }
+}
+
+/// 3x3 conv + BN + ReLU (the stem).
+#[derive(Module, Debug)]
+pub struct ConvBnRelu {
+    conv: Conv2d,
+    bn: BatchNorm,
+    relu: Relu,
+}
+
+impl ConvBnRelu {
+    fn new(cin: usize, cout: usize, device: &Device) -> Self {
+        Self {
+            conv: conv3x3(cin, cout, device),
+            bn: BatchNormConfig::new(cout).init(device),
+            relu: Relu::new(),
+        }
+    }
+
+    /// # Shapes
+    /// `[B, cin, H, W]` -> `[B, cout, H, W]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.relu.forward(self.bn.forward(self.conv.forward(x)))
+    }
+}
+
+/// conv 3x3, max-pool 2, BN, CELU(0.075): halves the resolution.
+#[derive(Module, Debug)]
+pub struct ConvBlock {
+    conv: Conv2d,
+    pool: MaxPool2d,
+    bn: BatchNorm,
+    act: Celu,
+}
+
+impl ConvBlock {
+    fn new(cin: usize, cout: usize, device: &Device) -> Self {
+        Self {
+            conv: conv3x3(cin, cout, device),
+            pool: MaxPool2dConfig::new([2, 2]).init(),
+            bn: BatchNormConfig::new(cout).init(device),
+            act: Celu::new(CELU_ALPHA),
+        }
+    }
+
+    /// # Shapes
+    /// `[B, cin, H, W]` -> `[B, cout, H/2, W/2]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.act
+            .forward(self.bn.forward(self.pool.forward(self.conv.forward(x))))
+    }
+}
+
+/// Two 3x3 conv + BN + CELU layers with an identity shortcut.
+#[derive(Module, Debug)]
+pub struct BasicBlock {
+    conv1: Conv2d,
+    bn1: BatchNorm,
+    conv2: Conv2d,
+    bn2: BatchNorm,
+    act: Celu,
+}
+
+impl BasicBlock {
+    fn new(c: usize, device: &Device) -> Self {
+        Self {
+            conv1: conv3x3(c, c, device),
+            bn1: BatchNormConfig::new(c).init(device),
+            conv2: conv3x3(c, c, device),
+            bn2: BatchNormConfig::new(c).init(device),
+            act: Celu::new(CELU_ALPHA),
+        }
+    }
+
+    /// # Shapes
+    /// `[B, C, H, W]` -> `[B, C, H, W]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let y = self
+            .act
+            .forward(self.bn1.forward(self.conv1.forward(x.clone())));
+        let y = self.act.forward(self.bn2.forward(self.conv2.forward(y)));
+        x + y
+    }
+}
+
+/// One of the three main blocks: a down-sampling ConvBlock and an optional residual block.
+#[derive(Module, Debug)]
+pub struct Stage {
+    down: ConvBlock,
+    residual: Option<BasicBlock>,
+}
+
+impl Stage {
+    /// # Shapes
+    /// `[B, cin, H, W]` -> `[B, cout, H/2, W/2]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = self.down.forward(x);
+        match &self.residual {
+            Some(block) => block.forward(x),
+            None => x,
+        }
+    }
+}
+
+/// The ResNet9 trunk (without projection or head).
+#[derive(Module, Debug)]
+pub struct ResNet9 {
+    stem: ConvBnRelu,
+    block1: Stage,
+    block2: Stage,
+    block3: Stage,
+}
+
+impl ResNet9 {
+    /// Feature map of the last stage.
+    ///
+    /// # Shapes
+    /// - input: `[B, 3, H, W]` (H, W divisible by 8)
+    /// - output: `[B, 512·w, H/8, W/8]` (8x8 at 64x64, 16x16 at 128x128)
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = self.stem.forward(x);
+        let x = self.block1.forward(x);
+        let x = self.block2.forward(x);
+        self.block3.forward(x)
+    }
+
+    /// Freeze (no gradient, BN statistics fixed) the stem and the first `k` of the three main
+    /// blocks; `k = 0` freezes nothing, `k >= 3` freezes the whole trunk.
+    pub fn freeze_blocks(mut self, k: usize) -> Self {
+        if k >= 1 {
+            self.stem = self.stem.freeze();
+            self.block1 = self.block1.freeze();
+        }
+        if k >= 2 {
+            self.block2 = self.block2.freeze();
+        }
+        if k >= 3 {
+            self.block3 = self.block3.freeze();
+        }
+        self
+    }
+}

@@ -1,0 +1,488 @@
+//! Supervised training: configuration, learning-rate schedule, the step loop, evaluation,
+//! checkpoints and resume.
+//!
+//! Input: a [`TrainConfig`], a device, a [`Model`] and batch sources (any [`BatchSource`] for
+//! training, any iterator of [`HostBatch`]es for evaluation). Output: the trained model, the
+//! loss/metric history and, when a run directory is given, `checkpoint/` (model, optimiser and
+//! step, written atomically every `checkpoint_every` steps).
+//!
+//! Optimiser: Adam (beta1 0.8, beta2 0.999) with L2 weight decay 1e-4 added to the gradient;
+//! learning rate: linear warm-up over the first `warmup_fraction` of the steps from
+//! `peak/warmup` to `lr`, then linear decay to `min_lr` (1e-6) at the last step ([`lr_at`]).
+//!
+//! Steps: by default a function of the label count n only ([`default_steps`]), so finetuning
+//! and training from scratch get the same number of steps for the same n.
+//!
+//! Resume: every random choice of a run flows from `seed` and the step number (model init,
+//! sample order, augmentation), so the checkpoint only needs the weights, the optimiser state
+//! and the step; a resumed run produces the same weights as an uninterrupted one.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, decay::WeightDecayConfig};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{BatchSource, HostBatch, LabelBudget};
+use crate::metrics::MetricAccumulator;
+use crate::model::{BackboneConfig, Model, init_weights, load_module, save_module};
+use crate::tasks::{Task, to_host_f32};
+use crate::{TrainError, write_atomic};
+
+/// Everything that defines a supervised run (saved as `RUNDIR/config.json`).
+#[derive(Config, Debug)]
+pub struct TrainConfig {
+    /// The downstream task.
+    pub task: Task,
+    /// The backbone.
+    pub backbone: BackboneConfig,
+    /// Labelled training samples.
+    pub labels: LabelBudget,
+    /// Images per step.
+    pub batch_size: usize,
+    /// Optimisation steps.
+    pub steps: u64,
+    /// Seed of initialisation, sample order and augmentation.
+    #[config(default = 0)]
+    pub seed: u64,
+    /// Peak learning rate.
+    #[config(default = 1e-3)]
+    pub lr: f64,
+    /// Final learning rate.
+    #[config(default = 1e-6)]
+    pub min_lr: f64,
+    /// Share of the steps spent warming up.
+    #[config(default = 0.05)]
+    pub warmup_fraction: f64,
+    /// Adam beta1.
+    #[config(default = 0.8)]
+    pub beta1: f32,
+    /// Adam beta2.
+    #[config(default = 0.999)]
+    pub beta2: f32,
+    /// L2 weight decay.
+    #[config(default = 1e-4)]
+    pub weight_decay: f32,
+    /// Validate every this many steps (0: only at the end).
+    #[config(default = 0)]
+    pub eval_every: u64,
+    /// Write a checkpoint every this many steps (0: never).
+    #[config(default = 0)]
+    pub checkpoint_every: u64,
+    /// Freeze the first K of the backbone's three main blocks.
+    #[config(default = 0)]
+    pub freeze: usize,
+    /// Backbone weights to start from (`--init`).
+    #[config(default = "None")]
+    pub init: Option<String>,
+    /// Backend name (`flex`, `cuda`, `wgpu`).
+    #[config(default = "String::from(\"flex\")")]
+    pub backend: String,
+    /// Dataset directory.
+    #[config(default = "String::new()")]
+    pub dataset: String,
+    /// Shuffle-buffer slots of the loader.
+    #[config(default = 4096)]
+    pub shuffle_buffer: usize,
+    /// Shard-reading threads.
+    #[config(default = 2)]
+    pub workers: usize,
+    /// Evaluate on at most this many validation/test samples (0: all).
+    #[config(default = 0)]
+    pub eval_limit: usize,
+}
+
+impl TrainConfig {
+    /// Fields a resumed run must share with the run that wrote the checkpoint.
+    fn identity(&self) -> String {
+        format!(
+            "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{:?}|{}",
+            self.task,
+            self.backbone.kind,
+            self.backbone.width,
+            self.backbone.dense,
+            self.labels,
+            self.batch_size,
+            self.steps,
+            self.seed,
+            self.lr,
+            self.freeze,
+            self.init,
+            self.dataset
+        )
+    }
+
+    /// Adam with the configured betas and weight decay.
+    pub fn optimizer(&self) -> ModuleOptimizer {
+        AdamConfig::new()
+            .with_beta_1(self.beta1)
+            .with_beta_2(self.beta2)
+            .with_epsilon(1e-8)
+            .with_weight_decay(Some(WeightDecayConfig::new(self.weight_decay)))
+            .init()
+    }
+
+    /// The learning rate at `step` (0-based).
+    pub fn lr_at(&self, step: u64) -> f64 {
+        lr_at(step, self.steps, self.lr, self.min_lr, self.warmup_fraction)
+    }
+}
+
+/// Paper default batch size: 512 for single-object (image-level) tasks with ResNet9, 64 for
+/// dense tasks, 128 for ResNet50 on image-level tasks (memory).
+pub fn default_batch_size(task: Task, backbone: crate::model::BackboneKind) -> usize {
+    match (task.is_dense(), backbone) {
+        (true, _) => 64,
+        (false, crate::model::BackboneKind::Resnet9) => 512,
+        (false, crate::model::BackboneKind::Resnet50) => 128,
+    }
+}
+
+/// Fewest steps any run gets.
+pub const MIN_STEPS: u64 = 200;
+
+/// Epochs over the labelled set: 200 for n <= 1000, 75 for n >= 100000, log-linear between
+/// (the paper trains 75-200 epochs depending on the number of images).
+pub fn default_epochs(n: usize) -> f64 {
+    let (lo, hi) = (1000f64.ln(), 100_000f64.ln());
+    let t = (((n.max(1) as f64).ln() - lo) / (hi - lo)).clamp(0.0, 1.0);
+    200.0 + t * (75.0 - 200.0)
+}
+
+/// Default number of steps for `n` labelled samples at `batch` images per step:
+/// `max(MIN_STEPS, ceil(default_epochs(n) * n / batch))`. Depends only on n and the batch size,
+/// so finetuning and from-scratch runs with the same n train equally long.
+pub fn default_steps(n: usize, batch: usize) -> u64 {
+    let steps = (default_epochs(n) * n as f64 / batch.max(1) as f64).ceil() as u64;
+    steps.max(MIN_STEPS)
+}
+
+/// Linear warm-up then linear decay: step 0..w ramps `peak * (s+1)/w`; afterwards the rate falls
+/// linearly from `peak` to `min` at the last step (`steps - 1`).
+pub fn lr_at(step: u64, steps: u64, peak: f64, min: f64, warmup_fraction: f64) -> f64 {
+    let warmup = ((steps as f64 * warmup_fraction).round() as u64).max(1);
+    if step < warmup {
+        return peak * (step + 1) as f64 / warmup as f64;
+    }
+    let span = steps.saturating_sub(1).saturating_sub(warmup).max(1) as f64;
+    let t = ((step - warmup) as f64 / span).min(1.0);
+    peak + (min - peak) * t
+}
+
+/// One optimisation step's record.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StepLog {
+    /// Step (0-based).
+    pub step: u64,
+    /// Loss of the step's batch.
+    pub loss: f64,
+    /// Task metric on the step's batch (before the update).
+    pub metric: f64,
+    /// Learning rate used.
+    pub lr: f64,
+}
+
+/// What the loop reports to its caller (progress bars, logs, validation).
+pub trait Observer {
+    /// After each step.
+    fn step(&mut self, _log: &StepLog, _images_per_s: f64) {}
+    /// Every `eval_every` steps: return validation metrics to record (or `None` to skip).
+    fn validate(&mut self, _step: u64, _model: &Model) -> Result<Option<f64>, TrainError> {
+        Ok(None)
+    }
+}
+
+/// An observer that does nothing.
+pub struct Quiet;
+impl Observer for Quiet {}
+
+/// Model, optimiser and position of a run.
+pub struct TrainState {
+    /// The network (on the autodiff device).
+    pub model: Model,
+    /// Adam state.
+    pub optim: ModuleOptimizer,
+    /// Steps done.
+    pub step: u64,
+}
+
+impl TrainState {
+    /// A fresh model for `config`, initialised from `seed` (and `--init` weights), with the
+    /// first `freeze` blocks frozen.
+    pub fn new(config: &TrainConfig, device: &Device) -> Result<Self, TrainError> {
+        let device = device.clone().autodiff();
+        device.seed(config.seed);
+        let mut model = init_weights(
+            Model::new(
+                &config.backbone,
+                config.task.head(),
+                config.task.outputs(),
+                &device,
+            ),
+            crate::data::mix(config.seed, 0x1417),
+        );
+        if let Some(init) = &config.init {
+            model.backbone = model.backbone.load(Path::new(init))?;
+        }
+        model.backbone = model.backbone.freeze_blocks(config.freeze);
+        Ok(Self {
+            model,
+            optim: config.optimizer(),
+            step: 0,
+        })
+    }
+}
+
+/// Files of a checkpoint directory.
+const CKPT_MODEL: &str = "model.bpk";
+const CKPT_OPTIM: &str = "optimizer.bpk";
+const CKPT_STATE: &str = "state.json";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CheckpointState {
+    step: u64,
+    identity: String,
+}
+
+/// `RUNDIR/checkpoint`.
+pub fn checkpoint_dir(run_dir: &Path) -> PathBuf {
+    run_dir.join("checkpoint")
+}
+
+/// Write `state` to `RUNDIR/checkpoint/` atomically: a complete `checkpoint.tmp/` is renamed
+/// over the previous checkpoint (which is kept as `checkpoint.old/` until then).
+pub fn save_checkpoint(
+    run_dir: &Path,
+    config: &TrainConfig,
+    state: &TrainState,
+) -> Result<(), TrainError> {
+    let dir = checkpoint_dir(run_dir);
+    let tmp = run_dir.join("checkpoint.tmp");
+    let old = run_dir.join("checkpoint.old");
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
+    save_module(state.model.clone(), &tmp.join(CKPT_MODEL))?;
+    let optim_path = tmp.join(CKPT_OPTIM);
+    state
+        .optim
+        .save(&optim_path)
+        .map_err(|e| TrainError::Record {
+            path: optim_path.clone(),
+            reason: e.to_string(),
+        })?;
+    let meta = CheckpointState {
+        step: state.step,
+        identity: config.identity(),
+    };
+    let json = serde_json::to_vec_pretty(&meta).map_err(|e| TrainError::Json {
+        path: tmp.join(CKPT_STATE),
+        reason: e.to_string(),
+    })?;
+    write_atomic(&tmp.join(CKPT_STATE), &json)?;
+    if dir.exists() {
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(|e| TrainError::io(&old, e))?;
+        }
+        std::fs::rename(&dir, &old).map_err(|e| TrainError::io(&dir, e))?;
+    }
+    std::fs::rename(&tmp, &dir).map_err(|e| TrainError::io(&tmp, e))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| TrainError::io(&old, e))?;
+    }
+    Ok(())
+}
+
+/// Load the checkpoint of `run_dir` (falling back to `checkpoint.old/` when a crash happened
+/// between the two renames of [`save_checkpoint`]); `None` when there is none.
+pub fn load_checkpoint(
+    run_dir: &Path,
+    config: &TrainConfig,
+    device: &Device,
+) -> Result<Option<TrainState>, TrainError> {
+    let mut dir = checkpoint_dir(run_dir);
+    if !dir.join(CKPT_STATE).exists() {
+        dir = run_dir.join("checkpoint.old");
+        if !dir.join(CKPT_STATE).exists() {
+            return Ok(None);
+        }
+    }
+    let state_path = dir.join(CKPT_STATE);
+    let bytes = std::fs::read(&state_path).map_err(|e| TrainError::io(&state_path, e))?;
+    let meta: CheckpointState = serde_json::from_slice(&bytes).map_err(|e| TrainError::Json {
+        path: state_path.clone(),
+        reason: e.to_string(),
+    })?;
+    if meta.identity != config.identity() {
+        return Err(TrainError::Invalid(format!(
+            "{}: the checkpoint belongs to a run with other settings ({}); \
+             resume with the same flags or use a new --out",
+            state_path.display(),
+            meta.identity
+        )));
+    }
+    let mut fresh = TrainState::new(config, device)?;
+    fresh.model = load_module(fresh.model, &dir.join(CKPT_MODEL))?;
+    // Frozen blocks stay frozen: the record holds values, not gradient settings, but reapply.
+    fresh.model.backbone = fresh.model.backbone.freeze_blocks(config.freeze);
+    let optim_path = dir.join(CKPT_OPTIM);
+    fresh.optim = fresh
+        .optim
+        .load(&optim_path)
+        .map_err(|e| TrainError::Record {
+            path: optim_path.clone(),
+            reason: e.to_string(),
+        })?;
+    fresh.step = meta.step;
+    Ok(Some(fresh))
+}
+
+/// Summary of a [`fit`] call.
+#[derive(Debug, Clone, Default)]
+pub struct FitStats {
+    /// Per-step records of this call.
+    pub history: Vec<StepLog>,
+    /// Seconds spent in the loop (including waiting for data).
+    pub seconds: f64,
+    /// Images processed in this call.
+    pub images: u64,
+}
+
+impl FitStats {
+    /// Training throughput of this call.
+    pub fn images_per_s(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.images as f64 / self.seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Train `state` from its current step up to `until` (exclusive) on batches from `source`,
+/// checkpointing into `run_dir` every `config.checkpoint_every` steps.
+pub fn fit(
+    config: &TrainConfig,
+    state: &mut TrainState,
+    until: u64,
+    source: &mut dyn BatchSource,
+    run_dir: Option<&Path>,
+    observer: &mut dyn Observer,
+) -> Result<FitStats, TrainError> {
+    let task = config.task;
+    let device = state
+        .model
+        .devices()
+        .first()
+        .cloned()
+        .ok_or_else(|| TrainError::Backend("the model has no device".into()))?
+        .autodiff();
+    let start = Instant::now();
+    let mut stats = FitStats::default();
+    while state.step < until.min(config.steps) {
+        let batch = source.next_batch()?;
+        let step = state.step;
+        let lr = config.lr_at(step);
+        let images = batch.images_tensor(&device);
+        let targets = batch
+            .targets
+            .to_device(batch.size, batch.target_size, &device);
+        let output = state.model.forward(images, batch.target_size);
+        let loss = task.loss(&output, &targets)?;
+        let mut acc = task.accumulator();
+        task.accumulate(&output, &batch.targets, &mut acc)?;
+        let loss_value = to_host_f32(loss.clone())?
+            .first()
+            .copied()
+            .unwrap_or(f32::NAN) as f64;
+        if !loss_value.is_finite() {
+            return Err(TrainError::Invalid(format!(
+                "the loss became {loss_value} at step {step}; lower --lr"
+            )));
+        }
+        let grads = GradientsParams::from_grads(loss.backward(), &state.model);
+        state.model = state.optim.step(lr, state.model.clone(), grads);
+        state.step += 1;
+        stats.images += batch.size as u64;
+        let log = StepLog {
+            step,
+            loss: loss_value,
+            metric: acc.primary(),
+            lr,
+        };
+        stats.history.push(log);
+        stats.seconds = start.elapsed().as_secs_f64();
+        observer.step(&log, stats.images_per_s());
+        if config.eval_every > 0
+            && state.step.is_multiple_of(config.eval_every)
+            && state.step < config.steps
+        {
+            observer.validate(state.step, &state.model)?;
+        }
+        if let Some(dir) = run_dir
+            && config.checkpoint_every > 0
+            && state.step.is_multiple_of(config.checkpoint_every)
+        {
+            save_checkpoint(dir, config, state)?;
+        }
+    }
+    stats.seconds = start.elapsed().as_secs_f64();
+    Ok(stats)
+}
+
+/// Evaluate `model` (in inference mode) on `batches`.
+pub fn evaluate(
+    task: Task,
+    model: &Model,
+    batches: impl Iterator<Item = Result<HostBatch, TrainError>>,
+) -> Result<MetricAccumulator, TrainError> {
+    let model = model.valid();
+    let device = model
+        .devices()
+        .first()
+        .cloned()
+        .ok_or_else(|| TrainError::Backend("the model has no device".into()))?
+        .without_autodiff();
+    let mut acc = task.accumulator();
+    for batch in batches {
+        let batch = batch?;
+        let output = model.forward(batch.images_tensor(&device), batch.target_size);
+        task.accumulate(&output, &batch.targets, &mut acc)?;
+    }
+    Ok(acc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_warms_up_and_decays() {
+        let (steps, peak, min) = (100, 1e-3, 1e-6);
+        assert!((lr_at(0, steps, peak, min, 0.05) - peak / 5.0).abs() < 1e-12);
+        assert!((lr_at(4, steps, peak, min, 0.05) - peak).abs() < 1e-12);
+        assert!((lr_at(5, steps, peak, min, 0.05) - peak).abs() < 1e-12);
+        assert!((lr_at(99, steps, peak, min, 0.05) - min).abs() < 1e-12);
+        let mid = lr_at(52, steps, peak, min, 0.05);
+        assert!(mid < peak && mid > min);
+        for s in 5..99 {
+            assert!(lr_at(s + 1, steps, peak, min, 0.05) <= lr_at(s, steps, peak, min, 0.05));
+        }
+    }
+
+    #[test]
+    fn steps_depend_on_label_count_only() {
+        assert_eq!(default_epochs(100), 200.0);
+        assert_eq!(default_epochs(1000), 200.0);
+        assert_eq!(default_epochs(100_000), 75.0);
+        assert_eq!(default_epochs(1_000_000), 75.0);
+        assert_eq!(default_steps(100, 512), MIN_STEPS);
+        assert_eq!(
+            default_steps(200_000, 512),
+            (75.0f64 * 200_000.0 / 512.0).ceil() as u64
+        );
+        assert!(default_steps(20_000, 512) > default_steps(4000, 512));
+    }
+}
