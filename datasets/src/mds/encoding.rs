@@ -8,7 +8,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::MdsError;
+use super::{MdsError, pyjson};
 
 /// Element type of a scalar or ndarray column (numpy dtype name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -207,8 +207,7 @@ impl Encoding {
                 out.extend_from_slice(python_float_str(*f).as_bytes())
             }
             (Encoding::Json, Value::Json(j)) => {
-                let text = serde_json::to_string(j).map_err(|e| e.to_string())?;
-                out.extend_from_slice(text.as_bytes());
+                out.extend_from_slice(pyjson::dumps_unsorted(j).as_bytes());
             }
             (Encoding::Ndarray { dtype, shape }, Value::Ndarray(a)) => {
                 a.check()?;
@@ -461,7 +460,7 @@ fn f32_to_f16(f: f32) -> u16 {
     sign | r as u16
 }
 
-/// Python `str(float)` (repr) for the values we write with `str_float`.
+/// Python `str(float)` for `str_float` columns.
 fn python_float_str(f: f64) -> String {
     if f.is_nan() {
         return "nan".into();
@@ -469,20 +468,7 @@ fn python_float_str(f: f64) -> String {
     if f.is_infinite() {
         return if f > 0.0 { "inf".into() } else { "-inf".into() };
     }
-    let s = format!("{f:?}");
-    // Rust Debug prints shortest round-trip digits like Python repr, e.g. `1.0`, `0.1`, `1e-7`;
-    // Python writes exponents with a sign and at least two digits (`1e-07`, `1e+16`).
-    if let Some(pos) = s.find('e') {
-        let (mant, exp) = s.split_at(pos);
-        let exp = &exp[1..];
-        let (sign, digits) = match exp.strip_prefix('-') {
-            Some(d) => ('-', d),
-            None => ('+', exp),
-        };
-        let mant = mant.strip_suffix(".0").unwrap_or(mant);
-        return format!("{mant}e{sign}{digits:0>2}");
-    }
-    s
+    pyjson::python_float_repr(f)
 }
 
 impl FromStr for Encoding {
