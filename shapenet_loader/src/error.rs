@@ -41,13 +41,17 @@ pub enum ModelError {
         what: String,
     },
     /// A face refers to a vertex that does not exist.
-    #[error("{path}: face index {index} out of range (the file has {vertices} vertices)")]
+    #[error(
+        "{path}: face refers to {element} {index} (0-based) but the file defines {vertices} before it"
+    )]
     IndexOutOfRange {
         /// The file.
         path: PathBuf,
+        /// "vertex", "texture coordinate" or "normal".
+        element: &'static str,
         /// The offending index (0-based after resolving relative indices).
         index: i64,
-        /// Number of vertices available.
+        /// Number of such elements defined before the face.
         vertices: usize,
     },
     /// All triangles are degenerate or the bounding box has zero size.

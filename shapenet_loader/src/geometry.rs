@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use glam::Vec3;
+use glam::{DVec3, Vec3};
 
 use crate::Mesh;
 
@@ -38,14 +38,16 @@ pub fn normalize(mesh: &mut Mesh) -> bool {
     true
 }
 
-/// Unit normal and doubled area of a triangle (zero vector for degenerate ones).
-fn face_normal(a: Vec3, b: Vec3, c: Vec3) -> (Vec3, f32) {
+/// Unit normal and doubled area of a triangle (zero vector for degenerate ones), computed in
+/// f64 so that tiny (or huge) triangles still give unit normals.
+fn face_normal(a: Vec3, b: Vec3, c: Vec3) -> (DVec3, f64) {
+    let (a, b, c) = (a.as_dvec3(), b.as_dvec3(), c.as_dvec3());
     let n = (b - a).cross(c - a);
     let len = n.length();
     if len > 0.0 && len.is_finite() {
         (n / len, len)
     } else {
-        (Vec3::ZERO, 0.0)
+        (DVec3::ZERO, 0.0)
     }
 }
 
@@ -81,14 +83,15 @@ pub fn with_computed_normals(positions: &[[f32; 3]], indices: &[u32]) -> Mesh {
         let mut tri = [0u32; 3];
         for k in 0..3 {
             let v = indices[3 * t + k];
-            let mut n = Vec3::ZERO;
+            let mut n = DVec3::ZERO;
             for &f in &adj[v as usize] {
                 let (nf, af) = faces[f as usize];
-                if nf.dot(nt) >= CREASE_COS {
-                    n += nf * af;
+                if nf.dot(nt) >= CREASE_COS as f64 {
+                    // weights relative to this face's area keep the sum well scaled
+                    n += nf * (af / area);
                 }
             }
-            let n = n.try_normalize().unwrap_or(nt);
+            let n = n.try_normalize().unwrap_or(nt).as_vec3();
             let key = (v, n.to_array().map(f32::to_bits));
             tri[k] = *map.entry(key).or_insert_with(|| {
                 out.positions.push(positions[v as usize]);
@@ -120,7 +123,8 @@ pub fn weld(positions: &[[f32; 3]], indices: &[u32]) -> (Vec<[f32; 3]>, Vec<u32>
 
 /// Simplifies `mesh` to at most about `budget` triangles with meshopt (`simplify`, falling back
 /// to `simplify_sloppy` when topology prevents reaching the budget), then recomputes creased
-/// normals. Meshes already within budget are returned unchanged.
+/// normals and re-normalises (centred, largest side [`NORMALISED_SIZE`]), since collapsing
+/// edges can shrink the bounding box. Meshes already within budget are returned unchanged.
 pub fn simplify(mesh: &Mesh, budget: usize) -> Mesh {
     let budget = budget.max(1);
     if mesh.triangle_count() <= budget {
@@ -160,7 +164,11 @@ pub fn simplify(mesh: &Mesh, budget: usize) -> Mesh {
     if out.len() < 3 {
         return mesh.clone();
     }
-    with_computed_normals(&pos, &out)
+    let mut simplified = with_computed_normals(&pos, &out);
+    if simplified.indices.is_empty() || !normalize(&mut simplified) {
+        return mesh.clone();
+    }
+    simplified
 }
 
 #[cfg(test)]

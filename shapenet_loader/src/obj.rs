@@ -60,15 +60,17 @@ fn check_face_indices(text: &str, path: &Path) -> Result<(), ModelError> {
             Some("vn") => counts[2] += 1,
             Some("f") | Some("l") | Some("p") => {
                 for word in words {
+                    if word.split('/').count() > 3 {
+                        return Err(ModelError::Parse {
+                            path: path.to_path_buf(),
+                            message: format!(
+                                "bad face vertex {word:?} (expected v, v/vt, v//vn or v/vt/vn)"
+                            ),
+                        });
+                    }
                     for (k, part) in word.split('/').enumerate() {
                         if part.is_empty() {
                             continue;
-                        }
-                        if k > 2 {
-                            return Err(ModelError::Parse {
-                                path: path.to_path_buf(),
-                                message: format!("bad face vertex {word:?}"),
-                            });
                         }
                         let Ok(i) = part.parse::<i64>() else {
                             return Err(ModelError::Parse {
@@ -81,6 +83,7 @@ fn check_face_indices(text: &str, path: &Path) -> Result<(), ModelError> {
                         if i == 0 || resolved < 0 || resolved >= n {
                             return Err(ModelError::IndexOutOfRange {
                                 path: path.to_path_buf(),
+                                element: ["vertex", "texture coordinate", "normal"][k],
                                 index: resolved,
                                 vertices: n as usize,
                             });
@@ -148,6 +151,7 @@ fn parse_obj(bytes: &[u8], path: &Path) -> Result<RawMesh, ModelError> {
             if i as usize >= nv {
                 return Err(ModelError::IndexOutOfRange {
                     path: path.to_path_buf(),
+                    element: "vertex",
                     index: i as i64,
                     vertices: nv,
                 });

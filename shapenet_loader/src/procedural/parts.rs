@@ -287,6 +287,18 @@ impl Builder {
     pub fn finish(self) -> Mesh {
         let mut m = self.mesh;
         normalize(&mut m);
+        // scaling can collapse sliver triangles to zero area: drop them
+        let p = &m.positions;
+        m.indices = m
+            .indices
+            .chunks_exact(3)
+            .filter(|t| {
+                let [a, b, c] = [0, 1, 2].map(|k| Vec3::from(p[t[k] as usize]));
+                (b - a).cross(c - a).length_squared() > 0.0
+            })
+            .flatten()
+            .copied()
+            .collect();
         m
     }
 }
