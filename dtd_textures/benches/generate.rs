@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use dtd_textures::{Family, Texture, procedural_texture, tile};
+use dtd_textures::{Dtd, Family, Texture, TextureSource, procedural_texture, tile};
 
 fn median_ms(mut f: impl FnMut(u64), iters: u64) -> f64 {
     let mut times: Vec<f64> = (0..iters)
@@ -50,4 +50,22 @@ fn main() {
     let src: Texture = procedural_texture(Family::Noise, 1, 512);
     let ms = median_ms(|_| drop(black_box(tile(&src, 128))), iters);
     println!("tile() 512 -> 128 px: {ms:.2} ms");
+
+    // A DTD-sized photo (640x480 JPEG): decode + centre crop + Lanczos-3 resize.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cat = dir.path().join("images/marbled");
+    std::fs::create_dir_all(&cat).expect("category dir");
+    let big = procedural_texture(Family::Marbled, 5, 640);
+    let rgb = image::RgbaImage::from_raw(640, 640, big.rgba).expect("640x640 RGBA");
+    let photo =
+        image::DynamicImage::ImageRgba8(image::imageops::crop_imm(&rgb, 0, 0, 640, 480).to_image());
+    photo
+        .into_rgb8()
+        .save(cat.join("marbled_0001.jpg"))
+        .expect("write jpeg");
+    let dtd = Dtd::open(dir.path()).expect("open temp DTD");
+    for size in [128, 256] {
+        let ms = median_ms(|_| drop(black_box(dtd.load(0, size).expect("load"))), iters);
+        println!("Dtd::load 640x480 JPEG -> {size} px: {ms:.2} ms");
+    }
 }

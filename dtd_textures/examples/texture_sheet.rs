@@ -83,8 +83,16 @@ fn main() -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let tmp = args.out.with_extension("png.tmp");
-    sheet
-        .save_with_format(&tmp, image::ImageFormat::Png)
+    let file =
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let encoder = image::codecs::png::PngEncoder::new_with_quality(
+        std::io::BufWriter::new(file),
+        image::codecs::png::CompressionType::Best,
+        image::codecs::png::FilterType::Adaptive,
+    );
+    // RGB (the tiles are opaque) keeps the file small.
+    let rgb = image::DynamicImage::ImageRgba8(sheet).into_rgb8();
+    rgb.write_with_encoder(encoder)
         .with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, &args.out)
         .with_context(|| format!("renaming to {}", args.out.display()))?;

@@ -18,11 +18,10 @@ trait Pattern {
     fn colour(&self, u: f32, v: f32, px: f32) -> Rgb;
 }
 
-/// Photographic touches shared by all families: low-frequency shading and fine grain.
+/// Photographic touch shared by all families: low-frequency shading (uneven lighting).
 struct Post {
     shade: f32,
     shade_period: u32,
-    grain: f32,
     seed: u32,
     /// Random translation of the periodic pattern, so edges do not line up with the tile border.
     offset: (f32, f32),
@@ -37,7 +36,6 @@ impl Post {
                 0.0
             },
             shade_period: rng.random_range(1..=3),
-            grain: rng.random_range(0.0..0.035),
             seed: rng.random(),
             offset: (rng.random(), rng.random()),
         }
@@ -60,9 +58,8 @@ fn render<P: Pattern>(pattern: &P, post: &Post, size: u32) -> Texture {
                 let s = 1.0 + post.shade * fbm(u, v, post.shade_period, 3, 0.5, post.seed);
                 c = scale(c, s);
             }
-            let g = post.grain * (hash01(x as u32, y as u32, post.seed ^ size) - 0.5);
             for k in 0..3 {
-                out[k] = ((c[k] + g).clamp(0.0, 1.0) * 255.0 + 0.5) as u8;
+                out[k] = (c[k].clamp(0.0, 1.0) * 255.0 + 0.5) as u8;
             }
             out[3] = 255;
         }
