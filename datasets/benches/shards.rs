@@ -25,7 +25,11 @@ fn sample(i: usize) -> Sample {
         state ^= state << 17;
         (state % 7) as i32 - 3
     };
-    let (cx, cy, r) = (20.0 + (i % 24) as f32, 22.0 + (i % 19) as f32, 12.0 + (i % 9) as f32);
+    let (cx, cy, r) = (
+        20.0 + (i % 24) as f32,
+        22.0 + (i % 19) as f32,
+        12.0 + (i % 9) as f32,
+    );
     let class = (i % 10) as u8;
     let mut image = Vec::with_capacity(h * w * 3);
     let mut segmentation = Vec::with_capacity(h * w);
@@ -76,7 +80,10 @@ fn sample(i: usize) -> Sample {
 fn bench(c: &mut Criterion) {
     let columns = Sample::columns(SIZE, SIZE);
     let rows: Vec<Vec<Value>> = (0..PER_SHARD).map(|i| sample(i).to_row()).collect();
-    let raw_bytes = ShardWriter::encode(0, &columns, &rows, None).unwrap().data.len() as u64;
+    let raw_bytes = ShardWriter::encode(0, &columns, &rows, None)
+        .unwrap()
+        .data
+        .len() as u64;
     let levels = [None, Some(1), Some(3), Some(9)];
     let name = |l: Option<i32>| l.map_or("raw".to_string(), |l| format!("zstd{l}"));
 
@@ -109,8 +116,10 @@ fn bench(c: &mut Criterion) {
         g.bench_function(format!("read+decode/{}", name(level)), |b| {
             b.iter(|| {
                 let rows = reader.read_shard(0).unwrap();
-                let samples: Vec<Sample> =
-                    rows.into_iter().map(|r| Sample::from_row(reader.columns(), r).unwrap()).collect();
+                let samples: Vec<Sample> = rows
+                    .into_iter()
+                    .map(|r| Sample::from_row(reader.columns(), r).unwrap())
+                    .collect();
                 black_box(samples)
             })
         });
