@@ -80,8 +80,8 @@ pub fn object_color<R: Rng + ?Sized>(
 /// A background colour: any hue, muted saturation, mid value (as in the paper's renders).
 pub fn background_color<R: Rng + ?Sized>(rng: &mut R) -> ([f32; 3], [f32; 3]) {
     let h: f32 = rng.random();
-    let s: f32 = rng.random_range(0.1..0.6);
-    let v: f32 = rng.random_range(0.35..0.8);
+    let s: f32 = rng.random_range(0.1..0.5);
+    let v: f32 = rng.random_range(0.2..0.5);
     let hsv = [h, s, v];
     (hsv, hsv_to_rgb(hsv))
 }

@@ -2,7 +2,8 @@
 //!
 //! Input: a dataset directory (`manifest.json`, `train/`, `val/`, `test/`). Output: an
 //! [`InspectReport`] (printed by `render inspect`) and, on request, a contact-sheet PNG with
-//! image | segmentation (palette) | depth (grey, near = bright) side by side for a few samples.
+//! image | segmentation (palette) | depth (grey over the objects' depth range, near =
+//! bright, background dark) side by side for a few samples.
 
 use std::fmt;
 use std::path::Path;
@@ -188,18 +189,29 @@ impl fmt::Display for InspectReport {
 fn tiles(s: &Sample, scale: u32) -> [RgbImage; 3] {
     let (w, h) = (s.width, s.height);
     let px = |x: u32, y: u32| (y * w + x) as usize;
+    // Normalise over the objects' depth range (the far background plane would flatten them);
+    // background pixels are drawn dark. Without objects, over all pixels.
     let (mut near, mut far) = (u16::MAX, 0u16);
-    for &d in s.depth.iter().filter(|&&d| d != 0) {
-        near = near.min(d);
-        far = far.max(d);
+    let has_objects = s.instance.iter().any(|&i| i != 0);
+    for (&d, &inst) in s.depth.iter().zip(&s.instance) {
+        if d != 0 && (inst != 0 || !has_objects) {
+            near = near.min(d);
+            far = far.max(d);
+        }
     }
-    let grey = |d: u16| -> u8 {
-        if d == 0 || far <= near {
+    let grey = |d: u16, inst: u8| -> u8 {
+        if d == 0 {
             return 0;
         }
-        // near = bright; gamma-ish curve so the objects' relief is visible next to the far plane
-        let t = (far - d) as f32 / (far - near) as f32;
-        (40.0 + 215.0 * t.sqrt()) as u8
+        if has_objects && inst == 0 {
+            return 24;
+        }
+        if far <= near {
+            return 255;
+        }
+        // near = bright
+        let t = (far.saturating_sub(d)) as f32 / (far - near) as f32;
+        (60.0 + 195.0 * t.clamp(0.0, 1.0)) as u8
     };
     let mut out = [
         RgbImage::new(w * scale, h * scale),
@@ -213,7 +225,7 @@ fn tiles(s: &Sample, scale: u32) -> [RgbImage; 3] {
             out[0].put_pixel(x, y, Rgb(rgb));
             let seg = s.segmentation[i] as usize;
             out[1].put_pixel(x, y, Rgb(PALETTE[seg.min(PALETTE.len() - 1)]));
-            let g = grey(s.depth[i]);
+            let g = grey(s.depth[i], s.instance[i]);
             out[2].put_pixel(x, y, Rgb([g, g, g]));
         }
     }

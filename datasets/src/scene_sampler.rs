@@ -44,17 +44,17 @@ pub const LIGHT_ANGLE: f32 = -0.5;
 /// Standard deviation (radians) of the light angle with L.
 pub const LIGHT_ANGLE_SIGMA: f32 = 2.0;
 /// Intensity of the point light (linear, relative to unit strength at the objects).
-pub const LIGHT_INTENSITY: f32 = 2.6;
+pub const LIGHT_INTENSITY: f32 = 2.2;
 /// Strength of the ambient fill light.
-pub const FILL: f32 = 0.28;
+pub const FILL: f32 = 0.3;
 /// Weight of the texture against the colour on textured objects.
 pub const OBJECT_TEXTURE_MIX: f32 = 0.4;
 /// Texture repetitions per object-space metre.
 pub const OBJECT_TEXTURE_SCALE: f32 = 2.5;
 /// Weight of the texture against the colour on the textured background.
-pub const BACKGROUND_TEXTURE_MIX: f32 = 0.75;
+pub const BACKGROUND_TEXTURE_MIX: f32 = 0.6;
 /// Texture repetitions per metre on the background plane.
-pub const BACKGROUND_TEXTURE_SCALE: f32 = 0.45;
+pub const BACKGROUND_TEXTURE_SCALE: f32 = 0.3;
 /// Specular strength of object materials.
 pub const SPECULAR: f32 = 0.25;
 /// The background plane's centre is at this multiple of the camera position.

@@ -75,7 +75,7 @@ struct InspectArgs {
 #[derive(Debug, Args)]
 struct RenderArgs {
     /// Variant: T C V L in this order, `-` for the easier setting (----, T---, -C-L, TCVL, ...).
-    #[arg(long, default_value = "----")]
+    #[arg(long, default_value = "----", allow_hyphen_values = true)]
     variant: Variant,
     /// Total number of samples (85% train, 7.5% val, 7.5% test).
     #[arg(long, required = true)]
@@ -170,10 +170,27 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes joined by `: `, skipping causes whose text the message already
+/// contains (library errors often include their source in their own message).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if msg.contains(&text) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&text);
+    }
+    msg
 }
 
 fn run(cli: Cli) -> Result<()> {
