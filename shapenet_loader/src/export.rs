@@ -3,13 +3,13 @@
 //!
 //! Input: a [`ModelSource`], a directory, a count per class, a [`Layout`]. Output:
 //! `DIR/SYNSET/ID/models/model_normalized.obj` (v2) or `DIR/SYNSET/ID/model.obj` (v1), with
-//! positions and normals in ShapeNet's frame (y up, front -z) and faces `v//vn`; each file is
-//! written under a temporary name and renamed.
+//! positions and normals in that release's orientation (y up; front -z in v2, +x in v1) and
+//! faces `v//vn`; each file is written under a temporary name and renamed.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::obj::frame_to_shapenet;
+use crate::obj::from_frame;
 use crate::{Class, ExportError, Mesh, ModelSource};
 
 /// ShapeNetCore directory layouts.
@@ -58,7 +58,7 @@ pub fn export_shapenet(
                 .join(class.synset())
                 .join(&key.id)
                 .join(layout.model_file());
-            write_obj(&mesh, &file, &format!("{} {}", class, key.id))?;
+            write_obj(&mesh, &file, layout, &format!("{} {}", class, key.id))?;
             summary.triangles += mesh.triangle_count();
             summary.files.push(file);
         }
@@ -66,8 +66,13 @@ pub fn export_shapenet(
     Ok(summary)
 }
 
-/// Writes one mesh as OBJ (ShapeNet frame, `v`, `vn`, `f v//vn`), atomically.
-pub fn write_obj(mesh: &Mesh, file: &Path, comment: &str) -> Result<(), ExportError> {
+/// Writes one mesh as OBJ (`layout`'s orientation, `v`, `vn`, `f v//vn`), atomically.
+pub fn write_obj(
+    mesh: &Mesh,
+    file: &Path,
+    layout: Layout,
+    comment: &str,
+) -> Result<(), ExportError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ExportError::Io { path, source }
@@ -79,11 +84,11 @@ pub fn write_obj(mesh: &Mesh, file: &Path, comment: &str) -> Result<(), ExportEr
         "# {comment}\n# written by shapenet_loader::export_shapenet\n"
     ));
     for p in &mesh.positions {
-        let [x, y, z] = frame_to_shapenet(*p);
+        let [x, y, z] = from_frame(layout, *p);
         text.push_str(&format!("v {x} {y} {z}\n"));
     }
     for n in &mesh.normals {
-        let [x, y, z] = frame_to_shapenet(*n);
+        let [x, y, z] = from_frame(layout, *n);
         text.push_str(&format!("vn {x} {y} {z}\n"));
     }
     text.push_str("g model\n");

@@ -7,9 +7,11 @@
 //! text, so malformed files give typed errors, and any parser panic is caught and reported as a
 //! parse error: no input file can crash the caller.
 //!
-//! ShapeNetCore's canonical orientation is +y up and the front facing -z (the convention of the
-//! ShapeNetCore v2 release notes, checked on its cars and airplanes); [`shapenet_to_frame`] maps
-//! it to ours: `(x, y, z) -> (-z, -x, y)`, a proper rotation.
+//! ShapeNetCore's canonical orientation depends on the release (its README files):
+//! v1 OBJs are "pre-aligned so that the up direction is the +Y axis, and the front is the +X
+//! axis"; v2 OBJs so that "the up direction is the +Y axis, and the front is the -Z axis".
+//! [`to_frame`] maps either to ours (z up, front +x) with a proper rotation:
+//! v1 `(x, y, z) -> (x, -z, y)`, v2 `(x, y, z) -> (-z, -x, y)`.
 
 use std::io::BufReader;
 use std::path::Path;
@@ -17,35 +19,48 @@ use std::path::Path;
 use glam::Vec3;
 
 use crate::geometry::{normalize, simplify, with_computed_normals};
-use crate::{Mesh, ModelError};
+use crate::{Layout, Mesh, ModelError};
 
-/// Maps a ShapeNet (y up, front -z) vector into the common frame (z up, front +x).
-pub fn shapenet_to_frame(p: [f32; 3]) -> [f32; 3] {
-    [-p[2], -p[0], p[1]]
+/// Maps a vector of a ShapeNet OBJ of the given layout (y up; front +x in v1, -z in v2) into
+/// the common frame (z up, front +x).
+pub fn to_frame(layout: Layout, p: [f32; 3]) -> [f32; 3] {
+    match layout {
+        Layout::V1 => [p[0], -p[2], p[1]],
+        Layout::V2 => [-p[2], -p[0], p[1]],
+    }
 }
 
-/// Inverse of [`shapenet_to_frame`].
-pub fn frame_to_shapenet(p: [f32; 3]) -> [f32; 3] {
-    [-p[1], p[2], -p[0]]
+/// Inverse of [`to_frame`]: a vector of the common frame in a ShapeNet OBJ of `layout`.
+pub fn from_frame(layout: Layout, p: [f32; 3]) -> [f32; 3] {
+    match layout {
+        Layout::V1 => [p[0], p[2], -p[1]],
+        Layout::V2 => [-p[1], p[2], -p[0]],
+    }
 }
 
-/// Loads, validates, rotates, normalises and simplifies one OBJ file.
-pub fn load_obj_file(path: &Path, triangle_budget: usize) -> Result<Mesh, ModelError> {
+/// Loads, validates, rotates (from `layout`'s orientation), normalises and simplifies one OBJ
+/// file.
+pub fn load_obj_file(
+    path: &Path,
+    layout: Layout,
+    triangle_budget: usize,
+) -> Result<Mesh, ModelError> {
     let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    load_obj_bytes(&bytes, path, triangle_budget)
+    load_obj_bytes(&bytes, path, layout, triangle_budget)
 }
 
 /// Like [`load_obj_file`] on the file's contents; `path` only names the file in errors.
 pub fn load_obj_bytes(
     bytes: &[u8],
     path: &Path,
+    layout: Layout,
     triangle_budget: usize,
 ) -> Result<Mesh, ModelError> {
     let raw = parse_obj(bytes, path)?;
-    finish(raw, path, triangle_budget)
+    finish(raw, path, layout, triangle_budget)
 }
 
 /// Checks every face index against the element counts seen so far (OBJ indices are 1-based,
@@ -174,7 +189,12 @@ fn parse_obj(bytes: &[u8], path: &Path) -> Result<RawMesh, ModelError> {
     })
 }
 
-fn finish(raw: RawMesh, path: &Path, triangle_budget: usize) -> Result<Mesh, ModelError> {
+fn finish(
+    raw: RawMesh,
+    path: &Path,
+    layout: Layout,
+    triangle_budget: usize,
+) -> Result<Mesh, ModelError> {
     if raw.indices.is_empty() {
         return Err(ModelError::NoFaces {
             path: path.to_path_buf(),
@@ -193,11 +213,7 @@ fn finish(raw: RawMesh, path: &Path, triangle_budget: usize) -> Result<Mesh, Mod
             what: format!("position of vertex {}", v + 1),
         });
     }
-    let positions: Vec<[f32; 3]> = raw
-        .positions
-        .iter()
-        .map(|p| shapenet_to_frame(*p))
-        .collect();
+    let positions: Vec<[f32; 3]> = raw.positions.iter().map(|p| to_frame(layout, *p)).collect();
     // file normals are used when every vertex has a finite, non-zero one
     let normals = raw.normals.and_then(|ns| {
         let ok = ns.iter().enumerate().all(|(v, n)| {
@@ -206,7 +222,7 @@ fn finish(raw: RawMesh, path: &Path, triangle_budget: usize) -> Result<Mesh, Mod
         ok.then(|| {
             ns.iter()
                 .map(|n| {
-                    Vec3::from(shapenet_to_frame(*n))
+                    Vec3::from(to_frame(layout, *n))
                         .normalize_or_zero()
                         .to_array()
                 })
@@ -285,19 +301,26 @@ mod tests {
     use super::*;
 
     fn load(text: &str) -> Result<Mesh, ModelError> {
-        load_obj_bytes(text.as_bytes(), Path::new("test.obj"), 5000)
+        load_obj_bytes(text.as_bytes(), Path::new("test.obj"), Layout::V2, 5000)
     }
 
     #[test]
-    fn frame_rotation_is_proper_and_inverse() {
-        let x = Vec3::from(shapenet_to_frame([1., 0., 0.]));
-        let y = Vec3::from(shapenet_to_frame([0., 1., 0.]));
-        let z = Vec3::from(shapenet_to_frame([0., 0., 1.]));
-        assert!((x.cross(y).dot(z) - 1.0).abs() < 1e-6);
-        assert_eq!(y, Vec3::Z); // up
-        assert_eq!(Vec3::from(shapenet_to_frame([0., 0., -1.])), Vec3::X); // front
-        let p = [0.1, -2.0, 3.5];
-        assert_eq!(frame_to_shapenet(shapenet_to_frame(p)), p);
+    fn frame_rotations_are_proper_and_inverse() {
+        for (layout, front) in [(Layout::V1, [1., 0., 0.]), (Layout::V2, [0., 0., -1.])] {
+            let x = Vec3::from(to_frame(layout, [1., 0., 0.]));
+            let y = Vec3::from(to_frame(layout, [0., 1., 0.]));
+            let z = Vec3::from(to_frame(layout, [0., 0., 1.]));
+            assert!((x.cross(y).dot(z) - 1.0).abs() < 1e-6, "{layout:?}");
+            assert_eq!(y, Vec3::Z, "{layout:?}: up");
+            assert_eq!(
+                Vec3::from(to_frame(layout, front)),
+                Vec3::X,
+                "{layout:?}: front"
+            );
+            let p = [0.1, -2.0, 3.5];
+            assert_eq!(from_frame(layout, to_frame(layout, p)), p);
+            assert_eq!(to_frame(layout, from_frame(layout, p)), p);
+        }
     }
 
     #[test]

@@ -186,7 +186,7 @@ impl ModelSource for ShapeNet {
     }
 
     fn load(&self, key: &ModelKey) -> Result<Mesh, ModelError> {
-        let Some((path, _, _)) = self.models.get(key) else {
+        let Some((path, layout, _)) = self.models.get(key) else {
             return Err(ModelError::UnknownModel {
                 class: key.class,
                 id: key.id.clone(),
@@ -203,7 +203,7 @@ impl ModelSource for ShapeNet {
         {
             return Ok(mesh);
         }
-        let mesh = crate::obj::load_obj_file(path, budget)?;
+        let mesh = crate::obj::load_obj_file(path, *layout, budget)?;
         if let Some((dir, ck)) = &cached
             && let Err(e) = cache::write(dir, ck, &mesh)
         {

@@ -6,7 +6,7 @@ use std::path::Path;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use shapenet_loader::obj::{load_obj_bytes, load_obj_file};
-use shapenet_loader::{Mesh, ModelError};
+use shapenet_loader::{Layout, Mesh, ModelError};
 
 const CUBE: &str = "\
 # a unit cube with uvs and normals, quads
@@ -43,7 +43,12 @@ f 4/1/6 1/2/6 5/3/6 8/4/6
 const TRI: &str = "v 0 0 0\nv 1 0 0\nv 0 1 0\n";
 
 fn load(text: &str) -> Result<Mesh, ModelError> {
-    load_obj_bytes(text.as_bytes(), Path::new("corpus/model.obj"), 5000)
+    load_obj_bytes(
+        text.as_bytes(),
+        Path::new("corpus/model.obj"),
+        Layout::V2,
+        5000,
+    )
 }
 
 fn ok(text: &str) -> Mesh {
@@ -103,14 +108,14 @@ fn binary_garbage() {
     for _ in 0..50 {
         let n = rng.random_range(1..4000);
         let bytes: Vec<u8> = (0..n).map(|_| rng.random()).collect();
-        match load_obj_bytes(&bytes, Path::new("corpus/model.obj"), 5000) {
+        match load_obj_bytes(&bytes, Path::new("corpus/model.obj"), Layout::V2, 5000) {
             Ok(m) => check_valid(&m),
             Err(e) => assert!(!e.to_string().contains("panicked"), "{e}"),
         }
     }
     // a PNG header and NULs
     let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x10";
-    assert!(load_obj_bytes(png, Path::new("x.obj"), 10).is_err());
+    assert!(load_obj_bytes(png, Path::new("x.obj"), Layout::V2, 10).is_err());
 }
 
 #[test]
@@ -225,7 +230,7 @@ fn odd_but_valid_lines() {
     ok(&format!("{TRI}curv 0 1\nvp 0.5\nf 1 2 3\n"));
     let mut bytes = b"# caf\xe9\n".to_vec();
     bytes.extend_from_slice(format!("{TRI}f 1 2 3\n").as_bytes());
-    load_obj_bytes(&bytes, Path::new("x.obj"), 10).unwrap();
+    load_obj_bytes(&bytes, Path::new("x.obj"), Layout::V2, 10).unwrap();
 }
 
 #[test]
@@ -244,10 +249,10 @@ fn bad_numbers_and_truncation() {
 #[test]
 fn unreadable_files_are_io_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let e = load_obj_file(&dir.path().join("absent.obj"), 100).unwrap_err();
+    let e = load_obj_file(&dir.path().join("absent.obj"), Layout::V1, 100).unwrap_err();
     assert_eq!(e.reason(), "io");
     assert!(e.to_string().contains("absent.obj"));
-    let e = load_obj_file(dir.path(), 100).unwrap_err();
+    let e = load_obj_file(dir.path(), Layout::V1, 100).unwrap_err();
     assert_eq!(e.reason(), "io");
 }
 
@@ -310,7 +315,7 @@ fn mutation_fuzz_never_panics() {
             }
         }
         let joined = text.join("\n");
-        match load_obj_bytes(joined.as_bytes(), Path::new("fuzz.obj"), 8) {
+        match load_obj_bytes(joined.as_bytes(), Path::new("fuzz.obj"), Layout::V2, 8) {
             Ok(m) => {
                 check_valid(&m);
                 assert!(m.triangle_count() <= 12);

@@ -137,11 +137,11 @@ fn mixed_layouts_bad_models_and_stray_files() {
     let car = dir.path().join(Class::Car.synset());
     let v1 = car.join("v1model");
     std::fs::create_dir_all(&v1).unwrap();
-    std::fs::copy(
-        car.join("proc-000000/models/model_normalized.obj"),
-        v1.join("model.obj"),
-    )
-    .unwrap();
+    // the same model written in the v1 orientation (front +x instead of -z)
+    let mesh = ProceduralModels::new(2)
+        .load(&ModelKey::new(Class::Car, "proc-000000"))
+        .unwrap();
+    shapenet_loader::export::write_obj(&mesh, &v1.join("model.obj"), Layout::V1, "v1").unwrap();
     std::fs::create_dir_all(car.join("no_obj_here/models")).unwrap();
     std::fs::write(car.join("README.txt"), "not a model").unwrap();
     let broken = car.join("broken/models");
@@ -154,10 +154,17 @@ fn mixed_layouts_bad_models_and_stray_files() {
     assert_eq!(ids, ["broken", "proc-000000", "proc-000001", "v1model"]);
     assert_eq!(sn.skipped().len(), 1);
     assert!(sn.skipped()[0].path.ends_with("no_obj_here"));
-    assert_eq!(
+    let (a, b) = (
         sn.load(&ModelKey::new(Class::Car, "v1model")).unwrap(),
-        sn.load(&ModelKey::new(Class::Car, "proc-000000")).unwrap()
+        sn.load(&ModelKey::new(Class::Car, "proc-000000")).unwrap(),
     );
+    assert_eq!(a.triangle_count(), b.triangle_count());
+    for (p, q) in a.positions.iter().zip(&b.positions) {
+        assert!(
+            (0..3).all(|k| (p[k] - q[k]).abs() < 1e-4),
+            "v1 and v2 give one frame"
+        );
+    }
     let err = sn.load(&ModelKey::new(Class::Car, "broken")).unwrap_err();
     assert_eq!(err.reason(), "index_out_of_range");
     assert!(err.to_string().contains("model_normalized.obj"), "{err}");
