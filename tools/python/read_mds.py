@@ -31,6 +31,11 @@ try:
 except ImportError:  # only needed for compressed shards
     zstandard = None
 
+try:
+    import xxhash  # optional: used when present and the index has no sha1
+except ImportError:
+    xxhash = None
+
 SPLITS = ("train", "val", "test")
 SCALARS = {
     "uint8", "int8", "uint16", "int16", "float16", "uint32", "int32", "float32", "uint64",
@@ -85,11 +90,16 @@ def _check_file(path, info, data):
         raise MdsError(f"{path}: size mismatch: index.json says {info['bytes']} bytes, "
                        f"found {len(data)} (truncated or overwritten?)")
     hashes = info.get("hashes") or {}
-    if "sha1" in hashes:
-        found = hashlib.sha1(data).hexdigest()
-        if found != hashes["sha1"]:
-            raise MdsError(f"{path}: sha1 hash mismatch: index.json says {hashes['sha1']}, "
-                           f"file hashes to {found}")
+    algos = [("sha1", lambda d: hashlib.sha1(d).hexdigest())]
+    if xxhash is not None:
+        algos.append(("xxh64", lambda d: xxhash.xxh64(d).hexdigest()))
+    for algo, fn in algos:
+        if algo in hashes:
+            found = fn(data)
+            if found != hashes[algo]:
+                raise MdsError(f"{path}: {algo} hash mismatch: index.json says {hashes[algo]}, "
+                               f"file hashes to {found}")
+            return
 
 
 def _read_shard(dirname, entry):
