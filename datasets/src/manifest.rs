@@ -126,3 +126,72 @@ impl Manifest {
         )?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        Manifest {
+            tool_version: "0.1.0".into(),
+            variant: "TCVL".into(),
+            scene: "multi".into(),
+            seed: 42,
+            count: 1000,
+            splits: SplitSizes::from([850, 75, 75]),
+            resolution: [128, 128],
+            objects_per_image: 4,
+            shard_size: 512,
+            compression: Some("zstd:3".into()),
+            assets: Assets {
+                models: AssetRef {
+                    kind: "procedural".into(),
+                    fingerprint: "ab12".into(),
+                },
+                textures: AssetRef {
+                    kind: "dtd".into(),
+                    fingerprint: "cd34".into(),
+                },
+            },
+            class_colors: vec![[0.1, 0.2, 0.3]; 10],
+            pose_threshold_rad: 0.52,
+            depth: "camera_z_mm".into(),
+            columns: [("class".to_string(), "int".to_string())]
+                .into_iter()
+                .collect(),
+            extra: [(
+                "render_note".to_string(),
+                serde_json::json!({"b": 1, "a": [2]}),
+            )]
+            .into_iter()
+            .collect(),
+        }
+    }
+
+    #[test]
+    fn write_read_round_trip_keeps_extra_fields() {
+        let tmp = tempfile::tempdir().unwrap();
+        let m = manifest();
+        m.write(tmp.path()).unwrap();
+        let text = std::fs::read_to_string(tmp.path().join(MANIFEST_FILE)).unwrap();
+        assert!(text.ends_with("}\n"));
+        assert!(text.contains("\"render_note\""), "{text}");
+        assert_eq!(Manifest::read(tmp.path()).unwrap(), m);
+        // deterministic: the same manifest gives the same bytes
+        assert_eq!(m.to_json(), manifest().to_json());
+        assert!(!tmp.path().join("manifest.json.tmp").exists());
+    }
+
+    #[test]
+    fn bad_manifest_names_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = Manifest::read(tmp.path()).unwrap_err().to_string();
+        assert!(err.contains("manifest.json"), "{err}");
+        std::fs::write(tmp.path().join(MANIFEST_FILE), "{\"variant\": 3}").unwrap();
+        let err = Manifest::read(tmp.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("manifest.json") && err.contains("invalid manifest"),
+            "{err}"
+        );
+    }
+}

@@ -625,3 +625,18 @@ fn rust_writer_matches_streaming_bytes() {
     let back = read_all(&fixture).unwrap();
     assert_eq!(back, (0..5).map(fixture_sample).collect::<Vec<_>>());
 }
+
+#[test]
+fn unmerged_split_is_an_error_naming_its_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = ShardPlan::new(30, 8, Some(Compression::default())).unwrap();
+    storage_common::manifest(30, H, W, 8, Some(Compression::default()))
+        .write(tmp.path())
+        .unwrap();
+    render_worker(tmp.path(), &plan, H, W, 1, 0);
+    let ds = Dataset::open(tmp.path()).unwrap();
+    let err = ds.split(Split::Train).unwrap_err().to_string();
+    assert!(err.contains("train/index.json"), "{err}");
+    plan.merge(tmp.path()).unwrap();
+    assert_eq!(ds.split(Split::Train).unwrap().len(), 26);
+}
