@@ -83,6 +83,19 @@ fn scene(i: usize, mesh: MeshId, objects: usize, tex: [TextureId; 2]) -> Scene {
     }
 }
 
+/// CPU seconds (user + system, all threads) used by this process so far, from /proc (Linux);
+/// `None` elsewhere. Lets the table report CPU cost per image, which is less sensitive than
+/// wall time to other processes sharing the machine.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
 fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
@@ -95,9 +108,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let batch: Option<usize> = env("RENDERER_BENCH_BATCH");
     let meshes = [(32u32, "2k"), (100, "20k"), (224, "100k")];
     println!(
-        "| size | triangles/object | objects | images | images/s | Mtri/s | prepare | gpu wait | readback |"
+        "| size | triangles/object | objects | images | images/s | CPU ms/image | Mtri/s | prepare | gpu wait | readback |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut adapter_printed = false;
     for size in [64u32, 128] {
         let mut config = RendererConfig::with_size(size, size);
@@ -144,6 +157,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .div_ceil(r.batch_size())
                     * r.batch_size();
                 r.reset_stats();
+                let cpu0 = process_cpu_seconds();
                 let t = Instant::now();
                 let mut received = 0usize;
                 r.render_stream((0..n).map(|i| scene(i, mesh, objects, tex)), |_, img| {
@@ -151,12 +165,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     Ok::<(), std::convert::Infallible>(())
                 })?;
                 let wall = t.elapsed();
+                let cpu_ms = match (cpu0, process_cpu_seconds()) {
+                    (Some(a), Some(b)) => format!("{:.2}", 1000.0 * (b - a) / n as f64),
+                    _ => "-".to_string(),
+                };
                 assert_eq!(received, n * size as usize);
                 let s = r.stats();
                 let share = |d: Duration| 100.0 * d.as_secs_f64() / wall.as_secs_f64();
                 let ips = n as f64 / wall.as_secs_f64();
                 println!(
-                    "| {size}x{size} | {tris} | {objects} | {n} | {ips:.0} | {:.1} | {:.0}% | {:.0}% | {:.0}% |",
+                    "| {size}x{size} | {tris} | {objects} | {n} | {ips:.0} | {cpu_ms} | {:.1} | {:.0}% | {:.0}% | {:.0}% |",
                     ips * (tris * objects + 2) as f64 / 1e6,
                     share(s.prepare),
                     share(s.gpu_wait),

@@ -42,14 +42,16 @@ pub(crate) struct DrawData {
     pub ids: [u32; 4],
 }
 
-/// Uniform of the resolve pass; WGSL `struct ResolveParams`.
+/// Uniform of the resolve pass, one per image slot; WGSL `struct ResolveParams`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Pod, Zeroable)]
 pub(crate) struct ResolveParams {
-    pub tile_width: u32,
-    pub tile_height: u32,
-    pub columns: u32,
-    pub count: u32,
+    /// Image size in pixels.
+    pub width: u32,
+    pub height: u32,
+    /// Slot of the image in the batch (its record offset in the output buffer).
+    pub image: u32,
+    pub pad: u32,
 }
 
 /// Per-image constants of the resolve pass: reversed-z depth `d` -> view depth `b / (d + a)`.

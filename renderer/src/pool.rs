@@ -309,6 +309,11 @@ impl TexturePool {
         self.count as usize
     }
 
+    /// Side of every layer in texels.
+    pub fn size(&self) -> u32 {
+        self.size
+    }
+
     /// Uploads a texture as the next layer (resized to the pool's tile size if needed).
     /// Returns true when the array texture was replaced (bind groups must be rebuilt).
     pub fn push(

@@ -47,7 +47,7 @@ fn pipeline_of(kind: u8) -> usize {
     }
 }
 
-const COLOR_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba16Float;
+const COLOR_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8UnormSrgb;
 const LABEL_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rg8Uint;
 const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
 
@@ -66,41 +66,8 @@ pub struct RenderStats {
     pub readback: Duration,
 }
 
-/// How the tiles of one batch are laid out in the atlas.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct AtlasLayout {
-    columns: u32,
-    rows: u32,
-    batch: usize,
-}
-
-impl AtlasLayout {
-    fn new(width: u32, height: u32, batch: usize, max_dim: u32) -> AtlasLayout {
-        let max_cols = (max_dim / width).max(1);
-        let max_rows = (max_dim / height).max(1);
-        let batch = batch.min((max_cols * max_rows) as usize).max(1);
-        // Roughly square atlas.
-        let ideal = ((batch as f64 * height as f64 / width as f64).sqrt().ceil() as u32).max(1);
-        let mut columns = ideal.min(max_cols).min(batch as u32);
-        let mut rows = (batch as u32).div_ceil(columns);
-        if rows > max_rows {
-            columns = max_cols;
-            rows = (batch as u32).div_ceil(columns);
-        }
-        AtlasLayout {
-            columns,
-            rows,
-            batch,
-        }
-    }
-
-    fn tile_origin(&self, image: usize, width: u32, height: u32) -> (u32, u32) {
-        let i = image as u32;
-        ((i % self.columns) * width, (i / self.columns) * height)
-    }
-}
-
-/// The render targets of one atlas.
+/// The render targets of one image slot of a batch (each image has its own, all at the same
+/// window origin, so an image's bytes never depend on its position in the batch).
 struct Targets {
     color: wgpu::TextureView,
     labels: wgpu::TextureView,
@@ -130,7 +97,8 @@ pub struct Renderer {
     device: wgpu::Device,
     queue: wgpu::Queue,
     errors: ErrorLog,
-    layout: AtlasLayout,
+    /// Images per submission.
+    batch: usize,
     meshes: MeshPool,
     textures: TexturePool,
     sampler: wgpu::Sampler,
@@ -145,16 +113,20 @@ pub struct Renderer {
     draw_stride: u64,
     draw_capacity: u64,
     resolve_pipeline: wgpu::ComputePipeline,
-    resolve_bind_group: wgpu::BindGroup,
-    params_buffer: wgpu::Buffer,
+    /// One per image slot: that slot's targets plus the shared output and parameters.
+    resolve_bind_groups: Vec<wgpu::BindGroup>,
+    /// Per-slot `ResolveParams` at `params_stride` (bound with a dynamic offset; written once,
+    /// held here only to keep it alive next to its bind groups).
+    _params_buffer: wgpu::Buffer,
+    params_stride: u64,
     depth_params_buffer: wgpu::Buffer,
     depth_params: Vec<DepthParams>,
     output_buffer: wgpu::Buffer,
     readback: Vec<wgpu::Buffer>,
-    targets: Targets,
+    targets: Vec<Targets>,
     draws: Vec<u8>,
-    /// (texture mode, tile, draw number, mesh range), sorted before encoding.
-    commands: Vec<(u8, u32, u32, MeshRange)>,
+    /// (image slot, draw kind, draw number, mesh range), sorted before encoding.
+    commands: Vec<(u32, u8, u32, MeshRange)>,
     stats: RenderStats,
 }
 
@@ -224,35 +196,35 @@ impl Renderer {
             });
         }
 
-        let layout = AtlasLayout::new(
-            config.width * factor,
-            config.height * factor,
-            config.batch,
-            limits.max_texture_dimension_2d,
-        );
         let max_pixels_per_buffer = limits
             .max_storage_buffer_binding_size
             .min(limits.max_buffer_size)
             / OUTPUT_PIXEL_BYTES;
-        let pixels = layout.batch as u64 * config.width as u64 * config.height as u64;
-        if pixels > max_pixels_per_buffer {
+        let image_pixels = config.width as u64 * config.height as u64;
+        let batch = config.batch;
+        if batch as u64 * image_pixels > max_pixels_per_buffer {
             return Err(RenderError::InvalidConfig {
                 field: "batch",
                 value: config.batch.to_string(),
                 expected: format!(
                     "at most {} images of {}x{} per batch on this adapter",
-                    max_pixels_per_buffer / (config.width as u64 * config.height as u64),
+                    max_pixels_per_buffer / image_pixels,
                     config.width,
                     config.height
                 ),
             });
         }
-        if layout.batch < config.batch {
-            tracing::warn!(
-                requested = config.batch,
-                used = layout.batch,
-                "batch clamped to what fits in the largest texture"
-            );
+        let pixels = batch as u64 * image_pixels;
+        let tile = (config.width * factor, config.height * factor);
+        if tile.0 > limits.max_texture_dimension_2d || tile.1 > limits.max_texture_dimension_2d {
+            return Err(RenderError::InvalidConfig {
+                field: "width/height",
+                value: format!("{}x{}", config.width, config.height),
+                expected: format!(
+                    "at most {} pixels per side (times the supersampling factor {factor})",
+                    limits.max_texture_dimension_2d
+                ),
+            });
         }
 
         let mut meshes = MeshPool::new(&device);
@@ -386,7 +358,9 @@ impl Renderer {
         };
         let scene_pipelines = [make_pipeline(0), make_pipeline(1), make_pipeline(2)];
 
-        let targets = create_targets(&device, &config, &layout, factor, msaa_samples);
+        let targets: Vec<Targets> = (0..batch)
+            .map(|_| create_targets(&device, tile, msaa_samples))
+            .collect();
         let ms = msaa_samples > 1;
         let resolve_source = if ms {
             include_str!("shaders/resolve_fetch_msaa.wgsl").replace(
@@ -431,8 +405,10 @@ impl Renderer {
                     visibility: wgpu::ShaderStages::COMPUTE,
                     ty: wgpu::BindingType::Buffer {
                         ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
+                        has_dynamic_offset: true,
+                        min_binding_size: wgpu::BufferSize::new(
+                            std::mem::size_of::<ResolveParams>() as u64,
+                        ),
                     },
                     count: None,
                 },
@@ -463,7 +439,11 @@ impl Renderer {
             label: Some("resolve pipeline"),
             layout: Some(&resolve_pipeline_layout),
             module: &resolve_module,
-            entry_point: Some("resolve"),
+            entry_point: Some(if config.samples == 4 {
+                "resolve4"
+            } else {
+                "resolve"
+            }),
             compilation_options: wgpu::PipelineCompilationOptions {
                 constants: &resolve_constants,
                 zero_initialize_workgroup_memory: false,
@@ -477,48 +457,74 @@ impl Renderer {
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
+        // Per-slot resolve parameters never change: written once here.
+        let params_stride = (std::mem::size_of::<ResolveParams>() as u64).div_ceil(align) * align;
+        let mut params_bytes = vec![0u8; (params_stride * batch as u64) as usize];
+        for k in 0..batch {
+            let p = ResolveParams {
+                width: config.width,
+                height: config.height,
+                image: k as u32,
+                pad: 0,
+            };
+            let at = k * params_stride as usize;
+            params_bytes[at..at + std::mem::size_of::<ResolveParams>()]
+                .copy_from_slice(bytemuck::bytes_of(&p));
+        }
         let params_buffer = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("resolve params"),
-            size: std::mem::size_of::<ResolveParams>() as u64,
+            size: params_bytes.len() as u64,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
+        queue.write_buffer(&params_buffer, 0, &params_bytes);
         let depth_params_buffer = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("resolve depth params"),
-            size: layout.batch as u64 * std::mem::size_of::<DepthParams>() as u64,
+            size: batch as u64 * std::mem::size_of::<DepthParams>() as u64,
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let resolve_bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("resolve bind group"),
-            layout: &resolve_layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::TextureView(&targets.color),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: wgpu::BindingResource::TextureView(&targets.depth),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: wgpu::BindingResource::TextureView(&targets.labels),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 3,
-                    resource: output_buffer.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 4,
-                    resource: params_buffer.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 5,
-                    resource: depth_params_buffer.as_entire_binding(),
-                },
-            ],
-        });
+        let resolve_bind_groups = targets
+            .iter()
+            .map(|t| {
+                device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("resolve bind group"),
+                    layout: &resolve_layout,
+                    entries: &[
+                        wgpu::BindGroupEntry {
+                            binding: 0,
+                            resource: wgpu::BindingResource::TextureView(&t.color),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 1,
+                            resource: wgpu::BindingResource::TextureView(&t.depth),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 2,
+                            resource: wgpu::BindingResource::TextureView(&t.labels),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 3,
+                            resource: output_buffer.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 4,
+                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer: &params_buffer,
+                                offset: 0,
+                                size: wgpu::BufferSize::new(
+                                    std::mem::size_of::<ResolveParams>() as u64
+                                ),
+                            }),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 5,
+                            resource: depth_params_buffer.as_entire_binding(),
+                        },
+                    ],
+                })
+            })
+            .collect();
         let readback = (0..config.frames_in_flight)
             .map(|i| {
                 device.create_buffer(&wgpu::BufferDescriptor {
@@ -530,7 +536,7 @@ impl Renderer {
             })
             .collect();
 
-        let draw_capacity = (layout.batch as u64 * 2).max(64);
+        let draw_capacity = (batch as u64 * 2).max(64);
         let draw_buffer = draw_uniforms(&device, draw_capacity * draw_stride);
         let draw_bind_group = draw_bind_group(&device, &draw_layout, &draw_buffer);
         let texture_bind_group =
@@ -543,7 +549,7 @@ impl Renderer {
             device,
             queue,
             errors,
-            layout,
+            batch,
             meshes,
             textures,
             sampler,
@@ -556,8 +562,9 @@ impl Renderer {
             draw_stride,
             draw_capacity,
             resolve_pipeline,
-            resolve_bind_group,
-            params_buffer,
+            resolve_bind_groups,
+            _params_buffer: params_buffer,
+            params_stride,
             depth_params_buffer,
             depth_params: Vec::new(),
             output_buffer,
@@ -589,7 +596,7 @@ impl Renderer {
 
     /// Images per submission actually used (the request clamped to the largest atlas).
     pub fn batch_size(&self) -> usize {
-        self.layout.batch
+        self.batch
     }
 
     /// Timings accumulated so far.
@@ -688,13 +695,13 @@ impl Renderer {
     {
         let mut iter = scenes.into_iter();
         let mut inflight: VecDeque<InFlight> = VecDeque::new();
-        let mut chunk: Vec<Scene> = Vec::with_capacity(self.layout.batch);
+        let mut chunk: Vec<Scene> = Vec::with_capacity(self.batch);
         let mut next_index = 0usize;
         let mut slot = 0usize;
         let result = (|| {
             loop {
                 chunk.clear();
-                chunk.extend(iter.by_ref().take(self.layout.batch));
+                chunk.extend(iter.by_ref().take(self.batch));
                 if chunk.is_empty() {
                     break;
                 }
@@ -852,7 +859,7 @@ impl Renderer {
                     DRAW_TEXTURED_OBJECT
                 };
                 self.commands
-                    .push((mode, tile, self.commands.len() as u32, range));
+                    .push((tile, mode, self.commands.len() as u32, range));
                 push_draw(
                     &mut self.draws,
                     self.draw_stride,
@@ -910,8 +917,17 @@ impl Renderer {
                     DRAW_TEXTURED_BACKGROUND
                 };
                 self.commands
-                    .push((mode, tile, self.commands.len() as u32, bg_range));
+                    .push((tile, mode, self.commands.len() as u32, bg_range));
                 let c = linear_color(bg.color);
+                // Texels per rendered (sub-)pixel on the plane -> the mip level to sample.
+                let metres_per_px = 2.0 * dist * (fov * 0.5).tan() / (h * self.factor) as f32;
+                let texels_per_px =
+                    bg.texture_scale.abs() * metres_per_px * self.textures.size() as f32;
+                let lod = texels_per_px.max(1e-6).log2().round().max(0.0);
+                // The plane is lit by the point light like the objects, normalised at the
+                // plane's centre (not at the objects), so it is neither black nor blown out.
+                let bg_ref2 = (light_pos - center).length_squared().max(1e-6);
+                let bg_light = Vec3::from(light.intensity) * bg_ref2;
                 push_draw(
                     &mut self.draws,
                     self.draw_stride,
@@ -924,17 +940,18 @@ impl Renderer {
                             (-forward).extend(0.0).to_array(),
                         ],
                         color: [c[0], c[1], c[2], bg.texture_mix.clamp(0.0, 1.0)],
-                        params: [bg.texture_scale * half, 0.0, 0.0, 0.0],
+                        params: [bg.texture_scale * half, 0.0, lod, 0.0],
                         ids: [0, 0, layer, KIND_BACKGROUND],
+                        light_color: bg_light.extend(0.0).to_array(),
                         ..shared
                     },
                 );
             }
         }
-        // Group draws by pipeline, then by tile; within a tile the scene order is kept, so a
-        // scene renders the same whatever else is in its batch.
+        // Per image: draws grouped by pipeline (objects before the background, so early depth
+        // tests skip the hidden part of the plane), scene order kept within a pipeline.
         self.commands
-            .sort_unstable_by_key(|&(mode, tile, seq, _)| (mode, tile, seq));
+            .sort_unstable_by_key(|&(tile, mode, seq, _)| (tile, mode, seq));
         Ok(())
     }
 
@@ -959,14 +976,6 @@ impl Renderer {
         if !self.draws.is_empty() {
             self.queue.write_buffer(&self.draw_buffer, 0, &self.draws);
         }
-        let params = ResolveParams {
-            tile_width: w,
-            tile_height: h,
-            columns: self.layout.columns,
-            count: count as u32,
-        };
-        self.queue
-            .write_buffer(&self.params_buffer, 0, bytemuck::bytes_of(&params));
         self.queue.write_buffer(
             &self.depth_params_buffer,
             0,
@@ -978,7 +987,16 @@ impl Renderer {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("render batch"),
             });
-        {
+        // One render pass per image, each into its own targets at the same window origin.
+        // Software rasterizers (lavapipe) bin the next image while their worker threads
+        // rasterize the previous one.
+        // Every slot gets a pass (and so a clear), even a scene with nothing to draw.
+        let mut first = 0usize;
+        for (tile, targets) in self.targets.iter().enumerate().take(count) {
+            let end = self.commands[first..]
+                .iter()
+                .position(|c| c.0 != tile as u32)
+                .map_or(self.commands.len(), |n| first + n);
             let color_ops = |clear: wgpu::Color| wgpu::Operations {
                 load: wgpu::LoadOp::Clear(clear),
                 store: wgpu::StoreOp::Store,
@@ -987,20 +1005,20 @@ impl Renderer {
                 label: Some("scene pass"),
                 color_attachments: &[
                     Some(wgpu::RenderPassColorAttachment {
-                        view: &self.targets.color,
+                        view: &targets.color,
                         depth_slice: None,
                         resolve_target: None,
                         ops: color_ops(wgpu::Color::BLACK),
                     }),
                     Some(wgpu::RenderPassColorAttachment {
-                        view: &self.targets.labels,
+                        view: &targets.labels,
                         depth_slice: None,
                         resolve_target: None,
                         ops: color_ops(wgpu::Color::TRANSPARENT),
                     }),
                 ],
                 depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
-                    view: &self.targets.depth,
+                    view: &targets.depth,
                     depth_ops: Some(wgpu::Operations {
                         load: wgpu::LoadOp::Clear(0.0),
                         store: wgpu::StoreOp::Store,
@@ -1014,20 +1032,11 @@ impl Renderer {
             pass.set_bind_group(0, &self.texture_bind_group, &[]);
             pass.set_vertex_buffer(0, self.meshes.vertices.slice(..));
             pass.set_index_buffer(self.meshes.indices.slice(..), wgpu::IndexFormat::Uint32);
-            let mut current_tile = u32::MAX;
             let mut current_mode = u8::MAX;
-            for &(mode, tile, seq, range) in &self.commands {
+            for &(_, mode, seq, range) in &self.commands[first..end] {
                 if mode != current_mode {
                     current_mode = mode;
                     pass.set_pipeline(&self.scene_pipelines[pipeline_of(mode)]);
-                    current_tile = u32::MAX;
-                }
-                if tile != current_tile {
-                    current_tile = tile;
-                    let (tw, th) = (w * self.factor, h * self.factor);
-                    let (x, y) = self.layout.tile_origin(tile as usize, tw, th);
-                    pass.set_viewport(x as f32, y as f32, tw as f32, th as f32, 0.0, 1.0);
-                    pass.set_scissor_rect(x, y, tw, th);
                 }
                 let offset = seq as u64 * self.draw_stride;
                 pass.set_bind_group(1, &self.draw_bind_group, &[offset as u32]);
@@ -1037,6 +1046,7 @@ impl Renderer {
                     0..1,
                 );
             }
+            first = end;
         }
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -1044,8 +1054,11 @@ impl Renderer {
                 timestamp_writes: None,
             });
             pass.set_pipeline(&self.resolve_pipeline);
-            pass.set_bind_group(0, &self.resolve_bind_group, &[]);
-            pass.dispatch_workgroups(w.div_ceil(8), h.div_ceil(8), count as u32);
+            for k in 0..count {
+                let offset = (k as u64 * self.params_stride) as u32;
+                pass.set_bind_group(0, &self.resolve_bind_groups[k], &[offset]);
+                pass.dispatch_workgroups(w.div_ceil(8), h.div_ceil(8), 1);
+            }
         }
         let bytes = count as u64 * w as u64 * h as u64 * OUTPUT_PIXEL_BYTES;
         encoder.copy_buffer_to_buffer(&self.output_buffer, 0, &self.readback[slot], 0, bytes);
@@ -1246,19 +1259,13 @@ fn texture_bind_group(
     })
 }
 
-fn create_targets(
-    device: &wgpu::Device,
-    config: &RendererConfig,
-    layout: &AtlasLayout,
-    factor: u32,
-    msaa_samples: u32,
-) -> Targets {
+fn create_targets(device: &wgpu::Device, size: (u32, u32), msaa_samples: u32) -> Targets {
     let size = wgpu::Extent3d {
-        width: layout.columns * config.width * factor,
-        height: layout.rows * config.height * factor,
+        width: size.0,
+        height: size.1,
         depth_or_array_layers: 1,
     };
-    let make = |label, format, usage| {
+    let make = |label, format| {
         device
             .create_texture(&wgpu::TextureDescriptor {
                 label: Some(label),
@@ -1267,36 +1274,22 @@ fn create_targets(
                 sample_count: msaa_samples,
                 dimension: wgpu::TextureDimension::D2,
                 format,
-                usage,
+                usage: wgpu::TextureUsages::RENDER_ATTACHMENT
+                    | wgpu::TextureUsages::TEXTURE_BINDING,
                 view_formats: &[],
             })
             .create_view(&wgpu::TextureViewDescriptor::default())
     };
-    let attachment = wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING;
     Targets {
-        color: make("atlas colour", COLOR_FORMAT, attachment),
-        labels: make("atlas labels", LABEL_FORMAT, attachment),
-        depth: make("atlas depth buffer", DEPTH_FORMAT, attachment),
+        color: make("image colour", COLOR_FORMAT),
+        labels: make("image labels", LABEL_FORMAT),
+        depth: make("image depth buffer", DEPTH_FORMAT),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn atlas_layout_is_squarish_and_fits() {
-        let l = AtlasLayout::new(64, 64, 256, 8192);
-        assert_eq!((l.columns, l.rows, l.batch), (16, 16, 256));
-        let l = AtlasLayout::new(64, 64, 1, 8192);
-        assert_eq!((l.columns, l.rows, l.batch), (1, 1, 1));
-        let l = AtlasLayout::new(128, 128, 10_000, 2048);
-        assert_eq!(l.batch, 256);
-        assert!(l.columns * 128 <= 2048 && l.rows * 128 <= 2048);
-        let l = AtlasLayout::new(100, 30, 7, 8192);
-        assert!(l.columns * l.rows >= 7);
-        assert_eq!(l.tile_origin(0, 100, 30), (0, 0));
-    }
 
     #[test]
     fn projection_maps_near_far_and_centre() {

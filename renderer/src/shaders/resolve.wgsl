@@ -1,7 +1,7 @@
-// Resolve pass (main logic): turns the rendered atlas into per-image output records,
-// image-major. It is compiled after one of the fetch snippets (`resolve_fetch_msaa.wgsl` or
+// Resolve pass (main logic): turns one image's render targets into its output records in the
+// batch's output buffer, image-major (one dispatch per image). It is compiled after one of the fetch snippets (`resolve_fetch_msaa.wgsl` or
 // `resolve_fetch_ssaa.wgsl`), which provide SAMPLES, the bindings 0-2 and
-// load_color / load_depth / load_labels(tile_origin, pixel, sample).
+// load_color / load_depth / load_labels(pixel, sample).
 //
 // Colour: mean of the samples in linear light, encoded to sRGB8. Labels: the (class, instance)
 // pair held by most samples, ties to the nearest sample: never a blend. Depth: the mean
@@ -11,14 +11,14 @@
 // Output per pixel: 3 words = packed RGBA8 sRGB, class | instance << 8, f32 depth bits.
 
 struct ResolveParams {
-    tile_width: u32,
-    tile_height: u32,
-    columns: u32,
-    count: u32,
+    width: u32,
+    height: u32,
+    image: u32, // slot of this image in the batch
+    pad: u32,
 };
 
 @group(0) @binding(3) var<storage, read_write> out_pixels: array<u32>;
-@group(0) @binding(4) var<uniform> params: ResolveParams;
+@group(0) @binding(4) var<uniform> params: ResolveParams; // per image (dynamic offset)
 // Per image: (a, b) with view depth = b / (ndc_z + a).
 @group(0) @binding(5) var<storage, read> depth_params: array<vec2<f32>>;
 
@@ -33,11 +33,10 @@ fn linear_to_srgb(c: vec3<f32>) -> vec3<f32> {
 fn resolve(@builtin(global_invocation_id) gid: vec3<u32>) {
     let x = gid.x;
     let y = gid.y;
-    let image = gid.z;
-    if x >= params.tile_width || y >= params.tile_height || image >= params.count {
+    let image = params.image;
+    if x >= params.width || y >= params.height {
         return;
     }
-    let tile = vec2<u32>(image % params.columns, image / params.columns);
     let pixel = vec2<u32>(x, y);
     let dp = depth_params[image];
 
@@ -45,10 +44,10 @@ fn resolve(@builtin(global_invocation_id) gid: vec3<u32>) {
     var labels: array<u32, 16>;
     var zs: array<f32, 16>;
     for (var s = 0u; s < SAMPLES; s++) {
-        color += load_color(tile, pixel, s);
-        let l = load_labels(tile, pixel, s);
+        color += load_color(pixel, s);
+        let l = load_labels(pixel, s);
         labels[s] = l.x | (l.y << 8u);
-        zs[s] = load_depth(tile, pixel, s);
+        zs[s] = load_depth(pixel, s);
     }
     color = color / f32(SAMPLES);
 
@@ -72,8 +71,71 @@ fn resolve(@builtin(global_invocation_id) gid: vec3<u32>) {
     let z = z_sum / f32(best_count);
     let depth = select(dp.y / (z + dp.x), bitcast<f32>(0x7f800000u), z <= 0.0);
 
-    let index = (image * params.tile_height + y) * params.tile_width + x;
+    let index = (image * params.height + y) * params.width + x;
     out_pixels[index * 3u] = pack4x8unorm(vec4<f32>(linear_to_srgb(color), 1.0));
     out_pixels[index * 3u + 1u] = labels[best];
+    out_pixels[index * 3u + 2u] = bitcast<u32>(depth);
+}
+
+// Same result as `resolve` for exactly 4 samples, written without local arrays (dynamically
+// indexed arrays live in memory on SIMD CPU drivers such as lavapipe, which makes `resolve`
+// several times slower there). Used whenever SAMPLES is 4 (4x MSAA, 2x2 supersampling).
+@compute @workgroup_size(8, 8, 1)
+fn resolve4(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let x = gid.x;
+    let y = gid.y;
+    let image = params.image;
+    if x >= params.width || y >= params.height {
+        return;
+    }
+    let pixel = vec2<u32>(x, y);
+    let dp = depth_params[image];
+
+    let color = 0.25 * (load_color(pixel, 0u) + load_color(pixel, 1u)
+        + load_color(pixel, 2u) + load_color(pixel, 3u));
+    let l0 = load_labels(pixel, 0u);
+    let l1 = load_labels(pixel, 1u);
+    let l2 = load_labels(pixel, 2u);
+    let l3 = load_labels(pixel, 3u);
+    let labels = vec4<u32>(l0.x | (l0.y << 8u), l1.x | (l1.y << 8u), l2.x | (l2.y << 8u),
+        l3.x | (l3.y << 8u));
+    let zs = vec4<f32>(load_depth(pixel, 0u), load_depth(pixel, 1u),
+        load_depth(pixel, 2u), load_depth(pixel, 3u));
+
+    // How many samples share each sample's label.
+    let one = vec4<u32>(1u);
+    let zero = vec4<u32>(0u);
+    let c = vec4<u32>(
+        dot(select(zero, one, labels == vec4<u32>(labels.x)), one),
+        dot(select(zero, one, labels == vec4<u32>(labels.y)), one),
+        dot(select(zero, one, labels == vec4<u32>(labels.z)), one),
+        dot(select(zero, one, labels == vec4<u32>(labels.w)), one),
+    );
+    // Majority; ties go to the nearest sample (largest reversed z), then the lowest index.
+    var best_label = labels.x;
+    var best_count = c.x;
+    var best_z = zs.x;
+    if c.y > best_count || (c.y == best_count && zs.y > best_z) {
+        best_label = labels.y;
+        best_count = c.y;
+        best_z = zs.y;
+    }
+    if c.z > best_count || (c.z == best_count && zs.z > best_z) {
+        best_label = labels.z;
+        best_count = c.z;
+        best_z = zs.z;
+    }
+    if c.w > best_count || (c.w == best_count && zs.w > best_z) {
+        best_label = labels.w;
+        best_count = c.w;
+        best_z = zs.w;
+    }
+    let mask = select(vec4<f32>(0.0), vec4<f32>(1.0), labels == vec4<u32>(best_label));
+    let z = dot(zs, mask) / f32(best_count);
+    let depth = select(dp.y / (z + dp.x), bitcast<f32>(0x7f800000u), z <= 0.0);
+
+    let index = (image * params.height + y) * params.width + x;
+    out_pixels[index * 3u] = pack4x8unorm(vec4<f32>(linear_to_srgb(color), 1.0));
+    out_pixels[index * 3u + 1u] = best_label;
     out_pixels[index * 3u + 2u] = bitcast<u32>(depth);
 }

@@ -19,7 +19,7 @@ struct Draw {
     light_pos: vec4<f32>,   // w: fill strength
     light_color: vec4<f32>, // rgb: intensity * reference distance^2
     color: vec4<f32>,       // rgb: linear base colour, w: texture mix
-    params: vec4<f32>,      // x: texture scale, y: specular
+    params: vec4<f32>,      // x: texture scale, y: specular, z: background mip level
     ids: vec4<u32>,         // x: class, y: instance, z: texture layer, w: kind
 };
 
@@ -61,23 +61,25 @@ fn fs_main(in: VsOut) -> FsOut {
     n = select(n, -n, dot(n, v) < 0.0);
 
     var base = d.color.rgb;
-    if TEXTURE_MODE != 0u {
+    if TEXTURE_MODE == 1u {
+        // Cube ("box") projection in object space: the axis the object-space normal is closest
+        // to picks the plane; trilinear filtering with the analytic screen-space gradients.
         let tex_p = in.obj_pos * d.params.x;
         let dpx = dpdx(tex_p);
         let dpy = dpdy(tex_p);
-        var uv = tex_p.xy;
-        var gx = dpx.xy;
-        var gy = dpy.xy;
-        if TEXTURE_MODE == 1u {
-            // Cube ("box") projection: the object-space axis the normal is closest to.
-            let an = abs(in.obj_normal);
-            let use_x = an.x >= an.y && an.x >= an.z;
-            let use_y = !use_x && an.y >= an.z;
-            uv = select(select(uv, tex_p.xz, use_y), tex_p.yz, use_x);
-            gx = select(select(gx, dpx.xz, use_y), dpx.yz, use_x);
-            gy = select(select(gy, dpy.xz, use_y), dpy.yz, use_x);
-        }
+        let an = abs(in.obj_normal);
+        let use_x = an.x >= an.y && an.x >= an.z;
+        let use_y = !use_x && an.y >= an.z;
+        let uv = select(select(tex_p.xy, tex_p.xz, use_y), tex_p.yz, use_x);
+        let gx = select(select(dpx.xy, dpx.xz, use_y), dpx.yz, use_x);
+        let gy = select(select(dpy.xy, dpy.xz, use_y), dpy.yz, use_x);
         let tex = textureSampleGrad(textures, tex_sampler, uv, d.ids.z, gx, gy).rgb;
+        base = mix(base, tex, d.color.w);
+    } else if TEXTURE_MODE == 2u {
+        // Background plane: it faces the camera, so its texel footprint is the same at every
+        // pixel; the renderer passes that mip level (params.z), sampled bilinearly.
+        let uv = in.obj_pos.xy * d.params.x;
+        let tex = textureSampleLevel(textures, tex_sampler, uv, d.ids.z, d.params.z).rgb;
         base = mix(base, tex, d.color.w);
     }
 
