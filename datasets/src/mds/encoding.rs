@@ -632,7 +632,11 @@ impl NdArray {
     }
 
     fn check(&self) -> Result<(), String> {
-        let want = self.len() * self.dtype.size();
+        let want = self
+            .shape
+            .iter()
+            .try_fold(self.dtype.size(), |acc, &d| acc.checked_mul(d))
+            .ok_or_else(|| format!("ndarray shape {:?} overflows", self.shape))?;
         if want != self.data.len() {
             return Err(format!(
                 "{} array of shape {:?} needs {want} bytes, has {}",
@@ -758,6 +762,22 @@ mod tests {
             .encode(&Value::Ndarray(b), &mut out)
             .unwrap();
         assert_eq!(&out[..5], &[(2 << 2) | 1, 1, 0, 44, 1]);
+    }
+
+    #[test]
+    fn hostile_ndarray_headers_are_errors() {
+        let e: Encoding = "ndarray".parse().unwrap();
+        // dtype code 99 does not exist
+        assert!(e.decode(&[99, 4, 1, 0]).is_err());
+        // shape header claims 2 uint64 dims of 2^62 each: overflow, not a panic
+        let mut data = vec![8u8, (2 << 2) | 3];
+        data.extend_from_slice(&(1u64 << 62).to_le_bytes());
+        data.extend_from_slice(&(1u64 << 62).to_le_bytes());
+        assert!(e.decode(&data).is_err());
+        // shape says 3 values, 2 present
+        assert!(e.decode(&[8, (1 << 2), 3, 1, 2]).is_err());
+        // truncated shape
+        assert!(e.decode(&[8, (3 << 2) | 1, 3]).is_err());
     }
 
     #[test]

@@ -231,6 +231,15 @@ impl ShardInfo {
                 reason: "column_names, column_encodings and column_sizes differ in length".into(),
             });
         }
+        if info.raw_data.bytes >= 1 << 32 {
+            return Err(MdsError::Index {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "raw shard size {} exceeds the 4 GiB the format's u32 offsets allow",
+                    info.raw_data.bytes
+                ),
+            });
+        }
         for name in [&info.raw_data.basename]
             .into_iter()
             .chain(info.zip_data.as_ref().map(|z| &z.basename))
