@@ -3,13 +3,14 @@
 //! Input: a dataset directory written by `render` (or any MDS directories with our columns).
 //! Output: [`Sample`]s per split, shard by shard or by index, with every shard verified.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::error::DatasetError;
 use crate::layout::Split;
-use crate::manifest::Manifest;
+use crate::manifest::{MANIFEST_FILE, Manifest};
 use crate::mds::{Column, MdsReader};
 use crate::sample::Sample;
 
@@ -40,9 +41,27 @@ impl Dataset {
         &self.manifest
     }
 
-    /// Open one split (`DIR/train` ...; reads its `index.json`).
+    /// Open one split (`DIR/train` ...; reads its `index.json`). Its columns must be the ones
+    /// the manifest lists.
     pub fn split(&self, split: Split) -> Result<SplitReader, DatasetError> {
-        SplitReader::open(&self.dir.join(split.name()), split)
+        let reader = SplitReader::open(&self.dir.join(split.name()), split)?;
+        let found: BTreeMap<String, String> = reader
+            .columns()
+            .iter()
+            .map(|c| (c.name.clone(), c.encoding.to_string()))
+            .collect();
+        if reader.num_shards() > 0 && found != self.manifest.columns {
+            return Err(DatasetError::Manifest {
+                path: self.dir.join(MANIFEST_FILE),
+                reason: format!(
+                    "lists columns {:?} but {}/index.json has {:?}",
+                    self.manifest.columns,
+                    split.name(),
+                    found
+                ),
+            });
+        }
+        Ok(reader)
     }
 }
 

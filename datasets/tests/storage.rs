@@ -491,6 +491,19 @@ fn dataset_reader_reads_splits_and_samples() {
         test.get(7),
         Err(DatasetError::OutOfRange { index: 7, len: 7 })
     ));
+    // a manifest that disagrees with the shards' columns is refused
+    let mut m = ds.manifest().clone();
+    m.columns.insert("extra".into(), "int".into());
+    m.write(tmp.path()).unwrap();
+    let err = Dataset::open(tmp.path())
+        .unwrap()
+        .split(Split::Val)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("manifest.json") && err.contains("val/index.json"),
+        "{err}"
+    );
     let err = Dataset::open(&tmp.path().join("nope"))
         .unwrap_err()
         .to_string();
