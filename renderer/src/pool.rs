@@ -18,6 +18,70 @@ pub(crate) struct MeshRange {
     pub base_vertex: i32,
     pub first_index: u32,
     pub index_count: u32,
+    pub orientation: Orientation,
+}
+
+/// Whether a mesh encloses a volume with consistent winding, which decides back-face culling:
+/// the back faces of a closed, consistently wound surface are never visible from outside, so
+/// skipping them changes no pixel and saves half the triangle work. Anything else (open
+/// surfaces, inconsistent winding, non-manifold edges) is drawn two-sided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Orientation {
+    /// Not a closed, consistently wound surface: no culling.
+    Open,
+    /// Closed, counter-clockwise seen from outside (positive signed volume).
+    Outward,
+    /// Closed, clockwise seen from outside (negative signed volume).
+    Inward,
+}
+
+/// Classifies a (validated) mesh. Vertices are welded by exact position first, since meshes
+/// split vertices along normal or UV seams; zero-area triangles with a repeated welded vertex
+/// are ignored. Closed means every directed edge appears exactly once and its reverse too.
+pub(crate) fn orientation(positions: &[[f32; 3]], indices: &[u32]) -> Orientation {
+    use std::collections::HashMap;
+    let mut weld: HashMap<[u32; 3], u32> = HashMap::with_capacity(positions.len());
+    let ids: Vec<u32> = positions
+        .iter()
+        .map(|p| {
+            // +0.0 and -0.0 are the same point.
+            let key = p.map(|c| (c + 0.0).to_bits());
+            let next = weld.len() as u32;
+            *weld.entry(key).or_insert(next)
+        })
+        .collect();
+    let mut edges: HashMap<(u32, u32), u32> = HashMap::with_capacity(indices.len());
+    let mut volume = 0.0f64;
+    for t in indices.chunks_exact(3) {
+        let [a, b, c] = [t[0], t[1], t[2]].map(|i| ids[i as usize]);
+        if a == b || b == c || a == c {
+            continue;
+        }
+        for e in [(a, b), (b, c), (c, a)] {
+            *edges.entry(e).or_insert(0) += 1;
+        }
+        let p = |i: u32| positions[i as usize].map(f64::from);
+        let (p0, p1, p2) = (p(t[0]), p(t[1]), p(t[2]));
+        let cross = [
+            p1[1] * p2[2] - p1[2] * p2[1],
+            p1[2] * p2[0] - p1[0] * p2[2],
+            p1[0] * p2[1] - p1[1] * p2[0],
+        ];
+        volume += p0[0] * cross[0] + p0[1] * cross[1] + p0[2] * cross[2];
+    }
+    if edges.is_empty() {
+        return Orientation::Open;
+    }
+    let closed = edges
+        .iter()
+        .all(|(&(a, b), &n)| n == 1 && edges.get(&(b, a)) == Some(&1));
+    if !closed || volume.abs() < 1e-12 {
+        Orientation::Open
+    } else if volume > 0.0 {
+        Orientation::Outward
+    } else {
+        Orientation::Inward
+    }
 }
 
 /// All meshes in one vertex buffer and one index buffer.
@@ -144,6 +208,7 @@ impl MeshPool {
             base_vertex: self.vertex_count as i32,
             first_index: self.index_count as u32,
             index_count: ni as u32,
+            orientation: orientation(positions, indices),
         });
         self.vertex_count += nv;
         self.index_count += ni;
@@ -432,6 +497,40 @@ mod tests {
         let chain = mip_chain(2, &rgba);
         assert_eq!(chain.len(), 2);
         assert_eq!(chain[1], vec![188, 188, 188, 255]);
+    }
+
+    #[test]
+    fn orientation_of_closed_open_and_flipped_meshes() {
+        let cube = crate::primitives::cube(1.0);
+        assert_eq!(
+            orientation(&cube.positions, &cube.indices),
+            Orientation::Outward
+        );
+        let sphere = crate::primitives::uv_sphere(0.5, 12, 8);
+        assert_eq!(
+            orientation(&sphere.positions, &sphere.indices),
+            Orientation::Outward
+        );
+        let flipped: Vec<u32> = cube
+            .indices
+            .chunks_exact(3)
+            .flat_map(|t| [t[0], t[2], t[1]])
+            .collect();
+        assert_eq!(orientation(&cube.positions, &flipped), Orientation::Inward);
+        // One face removed: open.
+        assert_eq!(
+            orientation(&cube.positions, &cube.indices[6..]),
+            Orientation::Open
+        );
+        // One triangle flipped: inconsistent winding.
+        let mut mixed = cube.indices.clone();
+        mixed.swap(1, 2);
+        assert_eq!(orientation(&cube.positions, &mixed), Orientation::Open);
+        let quad = crate::primitives::quad(1.0);
+        assert_eq!(
+            orientation(&quad.positions, &quad.indices),
+            Orientation::Open
+        );
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! The batched offscreen renderer.
 //!
 //! Input: [`Scene`]s referring to meshes and textures uploaded once. Output: one
-//! [`RenderedImage`] per scene. Many scenes are drawn per GPU submission as tiles of one atlas
-//! (per-tile viewport + scissor), into a 4x multisampled colour target plus multisampled depth
-//! and label targets; a compute pass resolves them into image-major records (colour averaged in
-//! linear light and encoded to sRGB, labels and depth from the majority sample, never blended)
-//! that are read back with one copy per batch. `render_stream` keeps `frames_in_flight` batches
-//! in flight so that scene preparation, GPU work and readback overlap.
+//! [`RenderedImage`] per scene. Up to `batch` scenes are recorded into one command buffer and
+//! one submission: each image slot has its own small render targets (colour, class+instance
+//! labels, depth; 4x multisampled, or 2x2 supersampled on CPU adapters), all drawn at the same
+//! window origin so an image's bytes never depend on where it sits in a batch. A compute pass
+//! then resolves every slot into image-major records in one storage buffer (colour averaged in
+//! linear light and encoded to sRGB, labels from the majority sample, never blended, depth
+//! converted to camera-space z), which is read back with one buffer copy per batch (packed
+//! records, so no 256-byte row padding is needed). `render_stream` keeps `frames_in_flight`
+//! batches in flight so that scene preparation, GPU work and readback overlap.
 
 use std::collections::VecDeque;
 use std::sync::mpsc;
@@ -24,7 +27,7 @@ use crate::gpu_types::{
     DepthParams, DrawData, KIND_BACKGROUND, KIND_OBJECT, NO_TEXTURE, OUTPUT_PIXEL_BYTES,
     ResolveParams, Vertex,
 };
-use crate::pool::{MeshPool, MeshRange, TexturePool, validate_mesh};
+use crate::pool::{MeshPool, MeshRange, Orientation, TexturePool, validate_mesh};
 use crate::scene::{MeshId, RenderedImage, Scene, TextureId};
 
 /// Most objects one scene may hold (instance ids are u8, 0 is the background).
@@ -32,18 +35,37 @@ pub const MAX_OBJECTS_PER_SCENE: usize = 255;
 /// The background quad covers this multiple of the visible part of its plane.
 const BACKGROUND_MARGIN: f32 = 1.5;
 
-/// Draw kinds, in drawing order; each maps to a pipeline (`pipeline_of`).
+/// Draw kinds, in drawing order (objects before the background plane); a draw's sort key is
+/// `kind << 2 | cull`, and `pipeline_index` maps it to one of the 9 scene pipelines.
 const DRAW_FLAT_OBJECT: u8 = 0;
 const DRAW_TEXTURED_OBJECT: u8 = 1;
 const DRAW_TEXTURED_BACKGROUND: u8 = 2;
 const DRAW_FLAT_BACKGROUND: u8 = 3;
 
-/// Index into `Renderer::scene_pipelines` (= the shader's TEXTURE_MODE) of a draw kind.
-fn pipeline_of(kind: u8) -> usize {
-    match kind {
+/// Face culling of a draw: none, back faces, or front faces (closed meshes wound inward, or
+/// outward meshes under a mirroring transform). Index into the cull variants of a pipeline.
+const CULL_NONE: u8 = 0;
+const CULL_BACK: u8 = 1;
+const CULL_FRONT: u8 = 2;
+
+/// Index into `Renderer::scene_pipelines` of a draw key (`kind << 2 | cull`): the shader's
+/// TEXTURE_MODE times 3 plus the cull variant.
+fn pipeline_index(key: u8) -> usize {
+    let mode = match key >> 2 {
         DRAW_TEXTURED_OBJECT => 1,
         DRAW_TEXTURED_BACKGROUND => 2,
         _ => 0,
+    };
+    mode * 3 + (key & 3) as usize
+}
+
+/// The cull variant for a mesh of this orientation drawn with a transform whose determinant has
+/// this sign (a mirroring transform turns the winding around).
+fn cull_of(orientation: Orientation, det: f32) -> u8 {
+    match (orientation, det > 0.0) {
+        (Orientation::Open, _) => CULL_NONE,
+        (Orientation::Outward, true) | (Orientation::Inward, false) => CULL_BACK,
+        (Orientation::Outward, false) | (Orientation::Inward, true) => CULL_FRONT,
     }
 }
 
@@ -103,7 +125,9 @@ pub struct Renderer {
     textures: TexturePool,
     sampler: wgpu::Sampler,
     /// Scene pipelines by texture mode: flat, cube-projected, planar (background).
-    scene_pipelines: [wgpu::RenderPipeline; 3],
+    /// Scene pipelines: TEXTURE_MODE (flat, cube-projected, background) x cull (none, back,
+    /// front); see `pipeline_index`.
+    scene_pipelines: Vec<wgpu::RenderPipeline>,
     texture_layout: wgpu::BindGroupLayout,
     texture_bind_group: wgpu::BindGroup,
     draw_layout: wgpu::BindGroupLayout,
@@ -309,7 +333,7 @@ impl Renderer {
             })
         };
         let targets_state = [target(COLOR_FORMAT), target(LABEL_FORMAT)];
-        let make_pipeline = |mode: u32| {
+        let make_pipeline = |mode: u32, cull_mode: Option<wgpu::Face>| {
             let constants = [("TEXTURE_MODE", mode as f64)];
             let options = wgpu::PipelineCompilationOptions {
                 constants: &constants,
@@ -330,7 +354,8 @@ impl Renderer {
                 },
                 primitive: wgpu::PrimitiveState {
                     topology: wgpu::PrimitiveTopology::TriangleList,
-                    cull_mode: None,
+                    front_face: wgpu::FrontFace::Ccw,
+                    cull_mode,
                     ..Default::default()
                 },
                 depth_stencil: Some(wgpu::DepthStencilState {
@@ -356,7 +381,12 @@ impl Renderer {
                 cache: None,
             })
         };
-        let scene_pipelines = [make_pipeline(0), make_pipeline(1), make_pipeline(2)];
+        let scene_pipelines = (0..3u32)
+            .flat_map(|mode| {
+                [None, Some(wgpu::Face::Back), Some(wgpu::Face::Front)]
+                    .map(|cull| make_pipeline(mode, cull))
+            })
+            .collect();
 
         let targets: Vec<Targets> = (0..batch)
             .map(|_| create_targets(&device, tile, msaa_samples))
@@ -583,7 +613,7 @@ impl Renderer {
         &self.summary
     }
 
-    /// The configuration in use (`batch` as requested; see [`Renderer::batch_size`]).
+    /// The configuration in use.
     pub fn config(&self) -> &RendererConfig {
         &self.config
     }
@@ -594,7 +624,7 @@ impl Renderer {
         self.antialias
     }
 
-    /// Images per submission actually used (the request clamped to the largest atlas).
+    /// Images per submission (`RendererConfig::batch`).
     pub fn batch_size(&self) -> usize {
         self.batch
     }
@@ -853,13 +883,14 @@ impl Renderer {
                     return Err(invalid(format!("object {j} material is not finite")));
                 }
                 let layer = check_texture(mat.texture, format!("object {j}"))?;
-                let mode = if layer == NO_TEXTURE || mat.texture_mix <= 0.0 {
+                let kind = if layer == NO_TEXTURE || mat.texture_mix <= 0.0 {
                     DRAW_FLAT_OBJECT
                 } else {
                     DRAW_TEXTURED_OBJECT
                 };
+                let key = kind << 2 | cull_of(range.orientation, det);
                 self.commands
-                    .push((tile, mode, self.commands.len() as u32, range));
+                    .push((tile, key, self.commands.len() as u32, range));
                 push_draw(
                     &mut self.draws,
                     self.draw_stride,
@@ -915,7 +946,8 @@ impl Renderer {
                     DRAW_FLAT_BACKGROUND
                 } else {
                     DRAW_TEXTURED_BACKGROUND
-                };
+                } << 2
+                    | CULL_NONE;
                 self.commands
                     .push((tile, mode, self.commands.len() as u32, bg_range));
                 let c = linear_color(bg.color);
@@ -1036,7 +1068,7 @@ impl Renderer {
             for &(_, mode, seq, range) in &self.commands[first..end] {
                 if mode != current_mode {
                     current_mode = mode;
-                    pass.set_pipeline(&self.scene_pipelines[pipeline_of(mode)]);
+                    pass.set_pipeline(&self.scene_pipelines[pipeline_index(mode)]);
                 }
                 let offset = seq as u64 * self.draw_stride;
                 pass.set_bind_group(1, &self.draw_bind_group, &[offset as u32]);

@@ -579,3 +579,61 @@ fn no_adapter_error_names_the_package() {
         "{err}"
     );
 }
+
+#[test]
+fn culling_never_removes_visible_surfaces() {
+    // Closed meshes are drawn with back-face culling chosen from their winding and the sign of
+    // the transform; open ones two-sided. Every variant must cover the same pixels.
+    let mut r = renderer(RendererConfig::with_size(32, 32));
+    let cube = primitives::cube(0.5);
+    let mut inward = cube.clone();
+    for t in inward.indices.chunks_exact_mut(3) {
+        t.swap(1, 2);
+    }
+    let mut open = cube.clone();
+    open.indices.truncate(30); // 5 of 6 faces: an open box
+    let ids = [cube, inward, open].map(|m| r.upload_mesh(&m).unwrap());
+    let rot = Mat4::from_euler(EulerRot::XYZ, 0.4, 0.3, 0.8);
+    let mirror = Mat4::from_scale(Vec3::new(-1.0, 1.0, 1.0));
+    let variants = [
+        (ids[0], rot),
+        (ids[1], rot),
+        (ids[0], rot * mirror), // the cube is symmetric: same shape, winding turned around
+        (ids[1], rot * mirror),
+    ];
+    let scenes: Vec<Scene> = variants
+        .iter()
+        .map(|&(mesh, t)| {
+            let obj = object(mesh, t, material([0.6, 0.4, 0.3], None), 2, 1);
+            scene(vec![obj], background([0.5; 3], None))
+        })
+        .collect();
+    let images = r.render(&scenes).unwrap();
+    let reference = &images[0];
+    assert!(count(&reference.instance, 1) > 200);
+    for (k, img) in images.iter().enumerate().skip(1) {
+        assert_eq!(
+            img.instance, reference.instance,
+            "variant {k}: labels differ"
+        );
+        for (a, b) in img.depth.iter().zip(&reference.depth) {
+            assert!((a - b).abs() < 1e-4, "variant {k}: depth differs");
+        }
+    }
+    // An open box seen through its missing face (-z, turned towards the camera) shows its
+    // inside, so its silhouette is the closed box's: open meshes are never culled.
+    let t = Mat4::from_rotation_y(-std::f32::consts::FRAC_PI_2) * Mat4::from_rotation_x(0.3);
+    let img = &r
+        .render(&[scene(
+            vec![object(ids[2], t, material([0.6, 0.4, 0.3], None), 2, 1)],
+            background([0.5; 3], None),
+        )])
+        .unwrap()[0];
+    let closed = &r
+        .render(&[scene(
+            vec![object(ids[0], t, material([0.6, 0.4, 0.3], None), 2, 1)],
+            background([0.5; 3], None),
+        )])
+        .unwrap()[0];
+    assert_eq!(img.instance, closed.instance, "open box silhouette differs");
+}
