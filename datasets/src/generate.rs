@@ -290,6 +290,8 @@ pub struct RenderSummary {
     pub skipped_textures: Vec<SkippedAsset>,
     /// Models uploaded.
     pub models_loaded: usize,
+    /// Mean triangle count of the uploaded models.
+    pub mean_triangles: f64,
     /// Textures uploaded.
     pub textures_loaded: usize,
     /// Adapter name (empty when nothing had to be rendered).
@@ -559,6 +561,8 @@ fn build_pool(
                     }
                     Err(e) => return Err(e.into()),
                 };
+                summary.mean_triangles += (mesh.triangle_count() as f64 - summary.mean_triangles)
+                    / (summary.models_loaded + 1) as f64;
                 summary.models_loaded += 1;
                 pool.push_model(
                     split,

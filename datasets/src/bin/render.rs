@@ -330,8 +330,8 @@ fn print_summary(job: &RenderJob, out: &Path, s: &RenderSummary) {
     );
     if !s.adapter.is_empty() {
         println!(
-            "assets: {} models, {} textures uploaded in {:.1} s; adapter {}",
-            s.models_loaded, s.textures_loaded, s.asset_seconds, s.adapter
+            "assets: {} models (mean {:.0} triangles), {} textures uploaded in {:.1} s; adapter {}",
+            s.models_loaded, s.mean_triangles, s.textures_loaded, s.asset_seconds, s.adapter
         );
         println!(
             "throughput: {:.1} images/s ({} images in {:.1} s)",
