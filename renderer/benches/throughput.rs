@@ -1,12 +1,16 @@
 //! Renderer throughput benchmark (`cargo bench -p renderer`): images/second for 64x64 and
 //! 128x128 images, UV-sphere meshes of ~2k, ~20k and ~100k triangles, 1 and 4 objects per
 //! image, textured background and textured objects, streamed through `render_stream`.
-//! Prints a Markdown table with the share of wall time spent preparing/submitting batches,
-//! waiting for the device (rendering), and copying the readback into images.
+//! Prints a Markdown table: wall-clock images/s, CPU milliseconds per image (all threads of the
+//! process, driver included: less sensitive than wall time to other load on the machine), and
+//! the share of wall time in scene preparation, command submission (on lavapipe this includes
+//! the rasterization, which the driver runs inside `vkQueueSubmit`), waiting for the device,
+//! and copying the readback into images.
 //!
 //! Environment: `RENDERER_BENCH_SECONDS` (default 3) per row; `RENDERER_BENCH_FILTER` keeps
-//! rows whose label contains the string; `RENDERER_BENCH_TEXTURES=0` renders untextured; `RENDERER_BENCH_SAMPLES` (default 4),
-//! `RENDERER_BENCH_BATCH` (default: renderer default) override the config.
+//! rows whose label (e.g. `64x64 2k x1`) contains the string; `RENDERER_BENCH_TEXTURES=0`
+//! renders untextured; `RENDERER_BENCH_SAMPLES` (default 4), `RENDERER_BENCH_BATCH` (default:
+//! renderer default) and `RENDERER_BENCH_AA` (`msaa` | `ssaa`) override the config.
 
 use std::time::{Duration, Instant};
 
@@ -108,9 +112,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let batch: Option<usize> = env("RENDERER_BENCH_BATCH");
     let meshes = [(32u32, "2k"), (100, "20k"), (224, "100k")];
     println!(
-        "| size | triangles/object | objects | images | images/s | CPU ms/image | Mtri/s | prepare | gpu wait | readback |"
+        "| size | triangles/object | objects | images | images/s | CPU ms/image | Mtri/s | prepare | submit | gpu wait | readback |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let mut adapter_printed = false;
     for size in [64u32, 128] {
         let mut config = RendererConfig::with_size(size, size);
@@ -174,9 +178,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let share = |d: Duration| 100.0 * d.as_secs_f64() / wall.as_secs_f64();
                 let ips = n as f64 / wall.as_secs_f64();
                 println!(
-                    "| {size}x{size} | {tris} | {objects} | {n} | {ips:.0} | {cpu_ms} | {:.1} | {:.0}% | {:.0}% | {:.0}% |",
+                    "| {size}x{size} | {tris} | {objects} | {n} | {ips:.0} | {cpu_ms} | {:.1} | {:.0}% | {:.0}% | {:.0}% | {:.0}% |",
                     ips * (tris * objects + 2) as f64 / 1e6,
                     share(s.prepare),
+                    share(s.submit),
                     share(s.gpu_wait),
                     share(s.readback),
                 );

@@ -80,8 +80,12 @@ pub struct RenderStats {
     pub images: u64,
     /// GPU submissions.
     pub batches: u64,
-    /// CPU time building draw data and recording/submitting command buffers.
+    /// CPU time validating scenes and building draw data.
     pub prepare: Duration,
+    /// Time recording and submitting command buffers. On GPUs this is small; on lavapipe the
+    /// driver runs the vertex stage, binning and rasterization inside `vkQueueSubmit`, so most
+    /// of the rendering time shows up here.
+    pub submit: Duration,
     /// Time blocked waiting for the device to finish a batch (rendering, resolve, copy).
     pub gpu_wait: Duration,
     /// CPU time copying mapped readback memory into [`RenderedImage`]s.
@@ -995,6 +999,8 @@ impl Renderer {
     ) -> Result<InFlight, RenderError> {
         let start = Instant::now();
         self.prepare(scenes, first_index)?;
+        self.stats.prepare += start.elapsed();
+        let start = Instant::now();
         let (w, h) = (self.config.width, self.config.height);
         let count = scenes.len();
 
@@ -1102,7 +1108,7 @@ impl Renderer {
                 let _ = tx.send(r);
             });
         self.check_errors("submitting a batch")?;
-        self.stats.prepare += start.elapsed();
+        self.stats.submit += start.elapsed();
         self.stats.batches += 1;
         Ok(InFlight {
             slot,
