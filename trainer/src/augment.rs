@@ -7,7 +7,8 @@
 //!
 //! Augmentation (the design's list; every choice drawn from the sample's own RNG, so the result
 //! depends only on the seed and the sample's position in the stream):
-//! 1. horizontal flip (p = 0.5) of the image and of its label maps;
+//! 1. horizontal flip (p = 0.5) of the image and of its label maps; a flipped pose label swaps
+//!    the "tilted left" (3) and "tilted right" (4) bins;
 //! 2. crop after zero-padding by `res/8` (not for depth); the label map is cropped the same way
 //!    and padded with background;
 //! 3. colour jitter (p = 0.8): brightness, contrast, saturation (factors in [0.6, 1.4]) and hue
@@ -110,6 +111,16 @@ pub struct Prepared {
     pub image: Vec<f32>,
     /// The task's target.
     pub target: Target,
+}
+
+/// Pose bin of a horizontally mirrored image: "tilted to the image's left" (3) and "right" (4)
+/// swap; upright (0), towards (1) and away (2) stay.
+pub fn flip_pose_bin(bin: i64) -> i64 {
+    match bin {
+        3 => 4,
+        4 => 3,
+        b => b,
+    }
 }
 
 /// Flip an HWC (or HW with `channels = 1`) buffer horizontally in place.
@@ -327,9 +338,14 @@ pub fn prepare<R: Rng + ?Sized>(
         }
     }
     let t = target_size(res);
+    let flipped = policy.flip && do_flip;
     let target = match task {
         Task::Classification => Target::Class(sample.class),
-        Task::Pose => Target::Class(sample.pose),
+        Task::Pose => Target::Class(if flipped {
+            flip_pose_bin(sample.pose)
+        } else {
+            sample.pose
+        }),
         Task::Segmentation => Target::Map(reduce_nearest(seg.as_deref().unwrap_or(&[]), res, t)),
         Task::Depth => Target::Depth(reduce_depth_mean(depth.as_deref().unwrap_or(&[]), res, t)),
     };
@@ -472,6 +488,47 @@ mod tests {
             &mut ChaCha8Rng::seed_from_u64(5),
         );
         assert_eq!(p.target, Target::Class(1));
+    }
+
+    #[test]
+    fn flipping_swaps_left_and_right_pose_bins() {
+        let res = 8;
+        let img = vec![0u8; res * res * 3];
+        let zeros = vec![0u8; res * res];
+        let depth = vec![1000u16; res * res];
+        let policy = AugmentPolicy {
+            jitter: 0.0,
+            grayscale: 0.0,
+            flip: true,
+            crop: false,
+            cutout: false,
+        };
+        for bin in 0..5 {
+            let raw = RawSample {
+                res,
+                image: &img,
+                class: 0,
+                pose: bin,
+                segmentation: &zeros,
+                depth: &depth,
+            };
+            let mut seen = std::collections::BTreeSet::new();
+            for seed in 0..16 {
+                let p = prepare(
+                    &raw,
+                    Task::Pose,
+                    &policy,
+                    &mut ChaCha8Rng::seed_from_u64(seed),
+                );
+                let Target::Class(c) = p.target else { panic!() };
+                seen.insert(c);
+            }
+            let want: std::collections::BTreeSet<i64> = match bin {
+                3 | 4 => [3, 4].into(),
+                b => [b].into(),
+            };
+            assert_eq!(seen, want, "bin {bin}");
+        }
     }
 
     #[test]

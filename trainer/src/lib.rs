@@ -7,7 +7,8 @@
 //! Modules: [`model`] (ResNet9/ResNet50 backbones, projection, heads), [`tasks`] (loss and metrics
 //! per task), [`metrics`] (plain functions on host data), [`color`] (sRGB -> Lab), [`augment`],
 //! [`data`] (streaming loader, label budgets), [`training`] (the supervised loop, checkpoints,
-//! resume), [`backend`] (run-time device selection).
+//! resume), [`run`] (a whole `train` run on a dataset directory), [`backend`] (run-time device
+//! selection).
 
 pub mod augment;
 pub mod backend;
@@ -15,6 +16,7 @@ pub mod color;
 pub mod data;
 pub mod metrics;
 pub mod model;
+pub mod run;
 pub mod tasks;
 pub mod training;
 

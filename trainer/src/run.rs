@@ -1,0 +1,539 @@
+//! A whole supervised run on a dataset directory: what the `train` command does.
+//!
+//! Input: [`RunOptions`] (dataset directory, task, backbone, label budget, optimisation settings,
+//! run directory). Output, in the run directory: `config.json` (the [`TrainConfig`]),
+//! `checkpoint/` (every `checkpoint_every` steps), `history.json` (validation metrics during
+//! training), and at the end `model.bpk` (backbone + head), `backbone.bpk` (for `--init`) and
+//! `metrics.json` ([`RunMetrics`]).
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::BackendKind;
+use crate::data::{LabelBudget, Loader, LoaderConfig, ShardSource, SplitSource, select_labels};
+use crate::model::{BackboneConfig, BackboneKind, Model, save_module};
+use crate::tasks::Task;
+use crate::training::{
+    Observer, StepLog, TrainConfig, TrainState, default_batch_size, default_steps, evaluate, fit,
+    load_checkpoint,
+};
+use crate::{TrainError, write_atomic};
+
+/// What the `train` command was asked to do.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Dataset directory (manifest.json + train/val/test).
+    pub dataset: PathBuf,
+    /// Run directory.
+    pub out: PathBuf,
+    /// Task.
+    pub task: Task,
+    /// Backbone.
+    pub backbone: BackboneKind,
+    /// Width multiplier.
+    pub width: f64,
+    /// Label budget.
+    pub labels: LabelBudget,
+    /// Backend.
+    pub backend: BackendKind,
+    /// Seed.
+    pub seed: u64,
+    /// Batch size (`None`: [`default_batch_size`]).
+    pub batch_size: Option<usize>,
+    /// Steps (`None`: [`default_steps`]).
+    pub steps: Option<u64>,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Weight decay.
+    pub weight_decay: f32,
+    /// Validate every N steps (`None`: ten times per run).
+    pub eval_every: Option<u64>,
+    /// Checkpoint every N steps (`None`: ten times per run, at most every 1000 steps).
+    pub checkpoint_every: Option<u64>,
+    /// Continue from `out/checkpoint`.
+    pub resume: bool,
+    /// Backbone weights to start from.
+    pub init: Option<PathBuf>,
+    /// Frozen blocks.
+    pub freeze: usize,
+    /// Shard-reading threads.
+    pub workers: usize,
+    /// Shuffle-buffer slots.
+    pub shuffle_buffer: usize,
+    /// Evaluate on at most this many samples per split (0: all).
+    pub eval_limit: usize,
+    /// Show a progress bar (when stderr is a terminal).
+    pub progress: bool,
+}
+
+impl RunOptions {
+    /// Options with the paper's defaults for everything but the required fields.
+    pub fn new(dataset: PathBuf, out: PathBuf, task: Task) -> Self {
+        Self {
+            dataset,
+            out,
+            task,
+            backbone: BackboneKind::Resnet9,
+            width: 1.0,
+            labels: LabelBudget::All,
+            backend: BackendKind::Flex,
+            seed: 0,
+            batch_size: None,
+            steps: None,
+            lr: 1e-3,
+            weight_decay: 1e-4,
+            eval_every: None,
+            checkpoint_every: None,
+            resume: false,
+            init: None,
+            freeze: 0,
+            workers: 2,
+            shuffle_buffer: 4096,
+            eval_limit: 0,
+            progress: true,
+        }
+    }
+}
+
+/// Description of the dataset in `metrics.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DatasetInfo {
+    /// Directory as given.
+    pub dir: String,
+    /// xxh64 (hex) of `manifest.json`'s bytes.
+    pub manifest_hash: String,
+    /// Variant name (`TCVL`...).
+    pub variant: String,
+    /// `single` or `multi`.
+    pub scene: String,
+    /// Image side.
+    pub resolution: u32,
+    /// Samples per split (train, val, test).
+    pub splits: [usize; 3],
+}
+
+/// One validation during training.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ValPoint {
+    /// Steps done.
+    pub step: u64,
+    /// Metrics on the validation split.
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// `RUNDIR/metrics.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunMetrics {
+    /// Task name.
+    pub task: String,
+    /// Backbone name.
+    pub backbone: String,
+    /// Width multiplier.
+    pub width: f64,
+    /// Label budget as given (`1000`, `all`).
+    pub labels: String,
+    /// Labelled samples used.
+    pub labelled_samples: usize,
+    /// Optimisation steps.
+    pub steps: u64,
+    /// Images per step.
+    pub batch_size: usize,
+    /// Seed.
+    pub seed: u64,
+    /// Name of the headline metric.
+    pub metric: String,
+    /// Final validation metrics.
+    pub val: BTreeMap<String, f64>,
+    /// Final test metrics.
+    pub test: BTreeMap<String, f64>,
+    /// Validation during training.
+    pub val_history: Vec<ValPoint>,
+    /// Mean loss over the last 1% (at least 1) of the steps run in this process.
+    pub final_train_loss: f64,
+    /// Seconds from start to end of this process's run (including evaluation).
+    pub wall_time_s: f64,
+    /// Seconds in the training loop (this process).
+    pub train_time_s: f64,
+    /// Training images per second (this process).
+    pub images_per_s: f64,
+    /// Backend name.
+    pub backend: String,
+    /// Dataset description.
+    pub dataset: DatasetInfo,
+    /// `--init` weights.
+    pub init: Option<String>,
+    /// `--freeze`.
+    pub freeze: usize,
+    /// Step this process started at (0 unless resumed).
+    pub resumed_from_step: u64,
+    /// trainer version.
+    pub tool_version: String,
+}
+
+fn json_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
+    TrainError::Json {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), TrainError> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| json_err(path, e))?;
+    bytes.push(b'\n');
+    write_atomic(path, &bytes)
+}
+
+/// Open the dataset and describe it.
+fn open_dataset(dir: &Path) -> Result<(datasets::Dataset, DatasetInfo), TrainError> {
+    let dataset = datasets::Dataset::open(dir).map_err(|e| TrainError::Dataset(e.to_string()))?;
+    let manifest_path = dir.join(datasets::MANIFEST_FILE);
+    let bytes = std::fs::read(&manifest_path).map_err(|e| TrainError::io(&manifest_path, e))?;
+    let m = dataset.manifest();
+    let info = DatasetInfo {
+        dir: dir.display().to_string(),
+        manifest_hash: format!("{:016x}", xxhash_rust::xxh64::xxh64(&bytes, 0)),
+        variant: m.variant.clone(),
+        scene: m.scene.clone(),
+        resolution: m.resolution[0],
+        splits: m.splits.as_array(),
+    };
+    Ok((dataset, info))
+}
+
+/// Whether a variant name turns on random viewpoints (`V` in third position).
+pub fn variant_has_viewpoint(variant: &str) -> bool {
+    variant.chars().nth(2) == Some('V')
+}
+
+fn split_source(
+    dataset: &datasets::Dataset,
+    split: datasets::Split,
+) -> Result<Arc<dyn ShardSource>, TrainError> {
+    let reader = dataset
+        .split(split)
+        .map_err(|e| TrainError::Dataset(e.to_string()))?;
+    Ok(Arc::new(SplitSource::new(reader)))
+}
+
+/// Evaluate on (the first `limit` samples of) a split.
+fn evaluate_split(
+    task: Task,
+    model: &Model,
+    source: &Arc<dyn ShardSource>,
+    batch_size: usize,
+    limit: usize,
+    workers: usize,
+) -> Result<BTreeMap<String, f64>, TrainError> {
+    let n = if limit == 0 {
+        source.len()
+    } else {
+        limit.min(source.len())
+    };
+    if n == 0 {
+        return Err(TrainError::Invalid(
+            "the evaluation split has no samples".into(),
+        ));
+    }
+    let idx: Vec<usize> = (0..n).collect();
+    let mut cfg = LoaderConfig::eval(task, batch_size);
+    cfg.workers = workers;
+    let loader = Loader::start(source.clone(), &idx, cfg)?;
+    Ok(evaluate(task, model, loader)?.to_map(task.metric_name()))
+}
+
+struct RunObserver<'a> {
+    bar: ProgressBar,
+    task: Task,
+    val: &'a Arc<dyn ShardSource>,
+    batch_size: usize,
+    eval_limit: usize,
+    workers: usize,
+    history: Vec<ValPoint>,
+    history_path: PathBuf,
+    log_every: u64,
+}
+
+impl Observer for RunObserver<'_> {
+    fn step(&mut self, log: &StepLog, images_per_s: f64) {
+        self.bar.set_position(log.step + 1);
+        self.bar.set_message(format!(
+            "loss {:.4}  {} {:.3}  {:.0} img/s",
+            log.loss,
+            self.task.metric_name(),
+            log.metric,
+            images_per_s
+        ));
+        if self.bar.is_hidden() && (log.step + 1).is_multiple_of(self.log_every) {
+            tracing::info!(
+                step = log.step + 1,
+                loss = log.loss,
+                metric = log.metric,
+                lr = log.lr,
+                images_per_s,
+                "training"
+            );
+        }
+    }
+
+    fn validate(&mut self, step: u64, model: &Model) -> Result<Option<f64>, TrainError> {
+        let metrics = evaluate_split(
+            self.task,
+            model,
+            self.val,
+            self.batch_size,
+            self.eval_limit,
+            self.workers,
+        )?;
+        let primary = metrics.get(self.task.metric_name()).copied();
+        tracing::info!(step, ?metrics, "validation");
+        self.bar.println(format!(
+            "step {step}: val {} {:.4}",
+            self.task.metric_name(),
+            primary.unwrap_or(f64::NAN)
+        ));
+        self.history.push(ValPoint { step, metrics });
+        write_json(&self.history_path, &self.history)?;
+        Ok(primary)
+    }
+}
+
+/// Run supervised training and evaluation as the `train` command does.
+///
+/// # Errors
+/// Bad dataset, bad flags (label budget too large, checkpoint from other settings), backend
+/// without device, I/O errors in the run directory.
+pub fn run(opts: &RunOptions) -> Result<RunMetrics, TrainError> {
+    let started = Instant::now();
+    let (dataset, info) = open_dataset(&opts.dataset)?;
+    if opts.task == Task::Pose && !variant_has_viewpoint(&info.variant) {
+        tracing::warn!(
+            variant = %info.variant,
+            "--task pose on a dataset without random viewpoints (no V in the variant): \
+             every label is bin 0 (upright), so the task is trivial"
+        );
+    }
+    if opts.task == Task::Classification && info.scene == "multi" {
+        tracing::warn!(
+            "--task classification on a multi-object dataset: the label is the first object's class"
+        );
+    }
+    let train_src = split_source(&dataset, datasets::Split::Train)?;
+    let val_src = split_source(&dataset, datasets::Split::Val)?;
+    let test_src = split_source(&dataset, datasets::Split::Test)?;
+    let selected = select_labels(train_src.len(), opts.labels)?;
+    let n = selected.len();
+
+    let batch_size = opts
+        .batch_size
+        .unwrap_or_else(|| default_batch_size(opts.task, opts.backbone));
+    let steps = opts.steps.unwrap_or_else(|| default_steps(n, batch_size));
+    if steps == 0 || batch_size == 0 {
+        return Err(TrainError::Invalid(
+            "--steps and --batch-size must be at least 1".into(),
+        ));
+    }
+    let eval_every = opts.eval_every.unwrap_or((steps / 10).max(1));
+    let checkpoint_every = opts.checkpoint_every.unwrap_or((steps / 10).clamp(1, 1000));
+    let config = TrainConfig::new(
+        opts.task,
+        BackboneConfig::new(opts.backbone)
+            .with_width(opts.width)
+            .with_dense(opts.task.is_dense()),
+        opts.labels,
+        batch_size,
+        steps,
+    )
+    .with_seed(opts.seed)
+    .with_lr(opts.lr)
+    .with_weight_decay(opts.weight_decay)
+    .with_eval_every(eval_every)
+    .with_checkpoint_every(checkpoint_every)
+    .with_freeze(opts.freeze)
+    .with_init(opts.init.as_ref().map(|p| p.display().to_string()))
+    .with_backend(opts.backend.name().to_string())
+    .with_dataset(opts.dataset.display().to_string())
+    .with_shuffle_buffer(opts.shuffle_buffer)
+    .with_workers(opts.workers)
+    .with_eval_limit(opts.eval_limit);
+
+    std::fs::create_dir_all(&opts.out).map_err(|e| TrainError::io(&opts.out, e))?;
+    let device = opts.backend.device()?;
+    let has_checkpoint = crate::training::checkpoint_dir(&opts.out).exists()
+        || opts.out.join("checkpoint.old").exists();
+    let state = if opts.resume {
+        match load_checkpoint(&opts.out, &config, &device)? {
+            Some(s) => {
+                tracing::info!(step = s.step, "resuming from {}", opts.out.display());
+                s
+            }
+            None => {
+                tracing::warn!(
+                    "--resume: no checkpoint in {}, starting from step 0",
+                    opts.out.display()
+                );
+                TrainState::new(&config, &device)?
+            }
+        }
+    } else if has_checkpoint {
+        return Err(TrainError::Invalid(format!(
+            "{} already holds a checkpoint: pass --resume to continue it, or choose another --out",
+            opts.out.display()
+        )));
+    } else {
+        TrainState::new(&config, &device)?
+    };
+    let mut state = state;
+    let resumed_from = state.step;
+    let config_path = opts.out.join("config.json");
+    write_atomic(
+        &config_path,
+        serde_json::to_string_pretty(&config)
+            .map_err(|e| json_err(&config_path, e))?
+            .as_bytes(),
+    )?;
+    let history_path = opts.out.join("history.json");
+    let history: Vec<ValPoint> = if resumed_from > 0 && history_path.exists() {
+        let bytes = std::fs::read(&history_path).map_err(|e| TrainError::io(&history_path, e))?;
+        serde_json::from_slice(&bytes).map_err(|e| json_err(&history_path, e))?
+    } else {
+        Vec::new()
+    };
+
+    tracing::info!(
+        task = %opts.task,
+        backbone = %opts.backbone,
+        labelled = n,
+        steps,
+        batch_size,
+        backend = %opts.backend,
+        "training on {}",
+        opts.dataset.display()
+    );
+    let mut loader_cfg = LoaderConfig::train(opts.task, batch_size, opts.seed);
+    loader_cfg.shuffle_buffer = opts.shuffle_buffer;
+    loader_cfg.workers = opts.workers;
+    loader_cfg.start_position = state.step * batch_size as u64;
+    let mut loader = Loader::start(train_src, &selected, loader_cfg)?;
+
+    let bar = ProgressBar::new(steps);
+    if !(opts.progress && std::io::stderr().is_terminal()) {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_position(state.step);
+    let eval_batch = batch_size.max(64);
+    let mut observer = RunObserver {
+        bar,
+        task: opts.task,
+        val: &val_src,
+        batch_size: eval_batch,
+        eval_limit: opts.eval_limit,
+        workers: opts.workers,
+        history,
+        history_path,
+        log_every: (steps / 20).max(1),
+    };
+    let stats = fit(
+        &config,
+        &mut state,
+        steps,
+        &mut loader,
+        Some(&opts.out),
+        &mut observer,
+    )?;
+    drop(loader);
+    observer.bar.finish_and_clear();
+
+    let val = evaluate_split(
+        opts.task,
+        &state.model,
+        &val_src,
+        eval_batch,
+        opts.eval_limit,
+        opts.workers,
+    )?;
+    let test = evaluate_split(
+        opts.task,
+        &state.model,
+        &test_src,
+        eval_batch,
+        opts.eval_limit,
+        opts.workers,
+    )?;
+    save_module(state.model.clone(), &opts.out.join("model.bpk"))?;
+    state.model.backbone.save(&opts.out.join("backbone.bpk"))?;
+
+    let tail = (stats.history.len() / 100).max(1);
+    let final_train_loss = if stats.history.is_empty() {
+        f64::NAN
+    } else {
+        stats
+            .history
+            .iter()
+            .rev()
+            .take(tail)
+            .map(|l| l.loss)
+            .sum::<f64>()
+            / tail.min(stats.history.len()) as f64
+    };
+    let metrics = RunMetrics {
+        task: opts.task.name().into(),
+        backbone: opts.backbone.name().into(),
+        width: opts.width,
+        labels: opts.labels.to_string(),
+        labelled_samples: n,
+        steps,
+        batch_size,
+        seed: opts.seed,
+        metric: opts.task.metric_name().into(),
+        val,
+        test,
+        val_history: observer.history,
+        final_train_loss,
+        wall_time_s: started.elapsed().as_secs_f64(),
+        train_time_s: stats.seconds,
+        images_per_s: stats.images_per_s(),
+        backend: opts.backend.name().into(),
+        dataset: info,
+        init: config.init.clone(),
+        freeze: opts.freeze,
+        resumed_from_step: resumed_from,
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    write_json(&opts.out.join("metrics.json"), &metrics)?;
+    Ok(metrics)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn viewpoint_is_the_third_letter() {
+        assert!(variant_has_viewpoint("--V-"));
+        assert!(variant_has_viewpoint("TCVL"));
+        assert!(!variant_has_viewpoint("TC-L"));
+        assert!(!variant_has_viewpoint("----"));
+        assert!(!variant_has_viewpoint("V---"));
+    }
+
+    #[test]
+    fn a_missing_dataset_is_named() {
+        let opts = RunOptions::new(
+            PathBuf::from("/nonexistent/dataset"),
+            PathBuf::from("/nonexistent/run"),
+            Task::Classification,
+        );
+        let e = run(&opts).unwrap_err().to_string();
+        assert!(e.contains("/nonexistent/dataset"), "{e}");
+    }
+}
