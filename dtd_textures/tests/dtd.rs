@@ -248,3 +248,35 @@ fn split_is_by_name_and_open_source_picks_dtd() {
     }
     assert_eq!(open_source(None, 10).unwrap().kind(), "procedural");
 }
+
+#[test]
+fn greyscale_16_bit_and_upper_case_extensions_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = dir.path().join("images/porous");
+    fs::create_dir_all(&cat).unwrap();
+    image::GrayImage::from_fn(24, 24, |x, _| image::Luma([(x * 10) as u8]))
+        .save_with_format(cat.join("grey.JPG"), image::ImageFormat::Jpeg)
+        .unwrap();
+    image::ImageBuffer::<image::Rgb<u16>, Vec<u16>>::from_fn(20, 30, |x, y| {
+        image::Rgb([x as u16 * 3000, y as u16 * 2000, 65535])
+    })
+    .save(cat.join("deep.png"))
+    .unwrap();
+    let dtd = Dtd::open(dir.path()).unwrap();
+    assert_eq!(dtd.len(), 2, "{:?}", dtd.skipped());
+    assert_eq!(dtd.name(0), "porous/deep.png");
+    assert_eq!(dtd.name(1), "porous/grey.JPG");
+    let deep = dtd.load(0, 10).unwrap();
+    assert!(
+        deep.rgba
+            .chunks_exact(4)
+            .all(|p| p[2] == 255 && p[3] == 255)
+    );
+    let grey = dtd.load(1, 12).unwrap();
+    assert!(
+        grey.rgba
+            .chunks_exact(4)
+            .all(|p| p[0] == p[1] && p[1] == p[2])
+    );
+    assert!(grey.pixel(11, 5)[0] > grey.pixel(0, 5)[0] + 100);
+}

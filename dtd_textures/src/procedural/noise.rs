@@ -123,7 +123,7 @@ pub fn turbulence(u: f32, v: f32, period: u32, octaves: u32, gain: f32, seed: u3
     }
 }
 
-/// Result of a [`worley`] lookup.
+/// Result of a [`Worley::lookup`].
 #[derive(Clone, Copy, Debug)]
 pub struct Cell {
     /// Wrapped index of the nearest feature point's cell.
@@ -137,44 +137,66 @@ pub struct Cell {
 /// Periodic Worley/Voronoi cells: one feature point per cell of an `n x n` grid, jittered by
 /// `jitter` (0 = regular grid, 1 = anywhere in the cell). Distance to the cell border is exact
 /// among the 3x3 neighbouring cells searched, which finds the true nearest points for
-/// `jitter <= 0.85` in all but rare configurations.
-pub fn worley(u: f32, v: f32, n: u32, jitter: f32, seed: u32) -> Cell {
-    let nf = n as f32;
-    let (cx, cy) = ((u * nf).floor() as i64, (v * nf).floor() as i64);
-    let mut pts = [(0f32, 0f32, 0u32, 0u32, 0f32); 9];
-    let mut k = 0;
-    let mut best = (f32::INFINITY, 0usize);
-    for dy in -1..=1i64 {
-        for dx in -1..=1i64 {
-            let (i, j) = (cx + dx, cy + dy);
-            let (wi, wj) = (wrap(i, n), wrap(j, n));
-            let h = hash(wi, wj, seed);
-            let (hx, hy) = ((h & 0xffff) as f32 / 65536.0, (h >> 16) as f32 / 65536.0);
-            let px = (i as f32 + 0.5 + jitter * (hx - 0.5)) / nf;
-            let py = (j as f32 + 0.5 + jitter * (hy - 0.5)) / nf;
-            let d2 = (px - u) * (px - u) + (py - v) * (py - v);
-            pts[k] = (px, py, wi, wj, d2);
-            if d2 < best.0 {
-                best = (d2, k);
+/// `jitter <= 0.85` in all but rare configurations. Feature points are tabulated once.
+pub struct Worley {
+    n: u32,
+    /// Feature point offsets from each cell's corner, in cell units, row-major.
+    offsets: Vec<(f32, f32)>,
+}
+
+impl Worley {
+    /// Feature points of an `n x n` grid.
+    pub fn new(n: u32, jitter: f32, seed: u32) -> Worley {
+        let n = n.max(1);
+        let offsets = (0..n * n)
+            .map(|k| {
+                let h = hash(k % n, k / n, seed);
+                let (hx, hy) = ((h & 0xffff) as f32 / 65536.0, (h >> 16) as f32 / 65536.0);
+                (0.5 + jitter * (hx - 0.5), 0.5 + jitter * (hy - 0.5))
+            })
+            .collect();
+        Worley { n, offsets }
+    }
+
+    /// The cell containing `(u, v)` (tile units, any real).
+    pub fn lookup(&self, u: f32, v: f32) -> Cell {
+        let n = self.n;
+        let nf = n as f32;
+        let (cx, cy) = ((u * nf).floor() as i64, (v * nf).floor() as i64);
+        let mut pts = [(0f32, 0f32, 0u32, 0u32, 0f32); 9];
+        let mut k = 0;
+        let mut best = (f32::INFINITY, 0usize);
+        for dy in -1..=1i64 {
+            for dx in -1..=1i64 {
+                let (i, j) = (cx + dx, cy + dy);
+                let (wi, wj) = (wrap(i, n), wrap(j, n));
+                let (ox, oy) = self.offsets[(wj * n + wi) as usize];
+                let px = (i as f32 + ox) / nf;
+                let py = (j as f32 + oy) / nf;
+                let d2 = (px - u) * (px - u) + (py - v) * (py - v);
+                pts[k] = (px, py, wi, wj, d2);
+                if d2 < best.0 {
+                    best = (d2, k);
+                }
+                k += 1;
             }
-            k += 1;
         }
-    }
-    let (p1x, p1y, wi, wj, d1sq) = pts[best.1];
-    let mut border = f32::INFINITY;
-    for (idx, &(qx, qy, _, _, d2)) in pts.iter().enumerate() {
-        if idx == best.1 {
-            continue;
+        let (p1x, p1y, wi, wj, d1sq) = pts[best.1];
+        let mut border = f32::INFINITY;
+        for (idx, &(qx, qy, _, _, d2)) in pts.iter().enumerate() {
+            if idx == best.1 {
+                continue;
+            }
+            let sep = ((qx - p1x) * (qx - p1x) + (qy - p1y) * (qy - p1y)).sqrt();
+            if sep > 1e-9 {
+                border = border.min((d2 - d1sq) / (2.0 * sep));
+            }
         }
-        let sep = ((qx - p1x) * (qx - p1x) + (qy - p1y) * (qy - p1y)).sqrt();
-        if sep > 1e-9 {
-            border = border.min((d2 - d1sq) / (2.0 * sep));
+        Cell {
+            id: (wi, wj),
+            d1: d1sq.sqrt(),
+            border,
         }
-    }
-    Cell {
-        id: (wi, wj),
-        d1: d1sq.sqrt(),
-        border,
     }
 }
 
@@ -253,8 +275,9 @@ mod tests {
             let a = fbm(u, v, 3, 4, 0.5, 9);
             let b = fbm(u + 1.0, v - 1.0, 3, 4, 0.5, 9);
             assert!((a - b).abs() < 1e-4, "{a} {b}");
-            let c = worley(u, v, 5, 0.9, 4);
-            let d = worley(u - 1.0, v + 2.0, 5, 0.9, 4);
+            let w = Worley::new(5, 0.8, 4);
+            let c = w.lookup(u, v);
+            let d = w.lookup(u - 1.0, v + 2.0);
             assert_eq!(c.id, d.id);
             assert!((c.border - d.border).abs() < 1e-4);
         }
@@ -274,9 +297,10 @@ mod tests {
     #[test]
     fn worley_border_is_zero_between_two_points() {
         // Regular grid: border between cells (0,0) and (1,0) lies at u = 1/n.
-        let c = worley(0.25 - 1e-3, 0.125, 4, 0.0, 0);
+        let w = Worley::new(4, 0.0, 0);
+        let c = w.lookup(0.25 - 1e-3, 0.125);
         assert!(c.border < 2e-3, "{c:?}");
-        let c = worley(0.125, 0.125, 4, 0.0, 0);
+        let c = w.lookup(0.125, 0.125);
         assert!((c.border - 0.125).abs() < 1e-4, "{c:?}");
     }
 }

@@ -8,8 +8,8 @@ use rand_chacha::ChaCha8Rng;
 
 use super::Family;
 use super::noise::{
-    Rgb, cover, dist_int, fbm, fract, hash, hash01, hsv, luma, mix, scale, smoothstep, turbulence,
-    worley, wrap,
+    Rgb, Worley, cover, dist_int, fbm, fract, hash, hash01, hsv, luma, mix, scale, smoothstep,
+    turbulence, wrap,
 };
 use crate::Texture;
 
@@ -655,7 +655,7 @@ impl Pattern for Marbled {
 
 struct Cellular {
     n: u32,
-    jitter: f32,
+    cells: Worley,
     warp: f32,
     hw: f32,
     fill: Rgb,
@@ -674,16 +674,21 @@ impl Cellular {
         } else {
             pal[1]
         };
+        let jitter = rng.random_range(0.5..0.85);
+        let warp = rng.random_range(0.0..0.04);
+        let hw = rng.random_range(0.002..0.012);
+        let rim = rng.random_range(0.0..0.3);
+        let seed = rng.random();
         Cellular {
             n,
-            jitter: rng.random_range(0.5..0.85),
-            warp: rng.random_range(0.0..0.04),
-            hw: rng.random_range(0.002..0.012),
+            cells: Worley::new(n, jitter, seed),
+            warp,
+            hw,
             fill: pal[0],
             tint: pal[2],
             crack,
-            rim: rng.random_range(0.0..0.3),
-            seed: rng.random(),
+            rim,
+            seed,
         }
     }
 }
@@ -698,7 +703,7 @@ impl Pattern for Cellular {
         } else {
             (u, v)
         };
-        let cell = worley(wu, wv, self.n, self.jitter, self.seed);
+        let cell = self.cells.lookup(wu, wv);
         let h = hash01(cell.id.0, cell.id.1, self.seed ^ 3);
         let mut c = mix(self.fill, self.tint, 0.35 * h);
         c = scale(c, 1.0 - 0.12 * (cell.d1 * self.n as f32).min(1.0));
@@ -1007,14 +1012,26 @@ impl Pattern for Crosshatched {
     }
 }
 
+/// One sprinkle: centre offset inside its cell (tile units), half-axis vector, draw priority,
+/// colour index.
+#[derive(Clone, Copy)]
+struct Capsule {
+    ox: f32,
+    oy: f32,
+    dx: f32,
+    dy: f32,
+    inv_len2: f32,
+    priority: u32,
+    colour: usize,
+}
+
 struct Sprinkled {
     n: u32,
-    density: f32,
-    len: f32,
     r: f32,
     bg: Rgb,
     colours: Vec<Rgb>,
-    seed: u32,
+    /// Per cell (row-major), the sprinkle in it, if any.
+    caps: Vec<Option<Capsule>>,
 }
 
 impl Sprinkled {
@@ -1023,14 +1040,38 @@ impl Sprinkled {
         let nf = n as f32;
         let k = rng.random_range(3..=5);
         let pal = palette(rng, k + 1);
+        let density = rng.random_range(0.55..0.95);
+        let len = rng.random_range(0.25..0.55) / nf;
+        let r = rng.random_range(0.07..0.15) / nf;
+        let seed: u32 = rng.random();
+        let colours = pal[1..].to_vec();
+        let caps = (0..n * n)
+            .map(|c| {
+                let (wi, wj) = (c % n, c / n);
+                let h = hash(wi, wj, seed);
+                let bits = hash(wi, wj, seed ^ 1);
+                let unit = |shift: u32| ((bits >> shift) & 0xff) as f32 / 256.0;
+                (unit(0) <= density).then(|| {
+                    let (sin, cos) = (PI * unit(24)).sin_cos();
+                    let (dx, dy) = (cos * len, sin * len);
+                    Capsule {
+                        ox: (0.2 + 0.6 * unit(8)) / nf,
+                        oy: (0.2 + 0.6 * unit(16)) / nf,
+                        dx,
+                        dy,
+                        inv_len2: 1.0 / (dx * dx + dy * dy),
+                        priority: h,
+                        colour: h as usize % colours.len(),
+                    }
+                })
+            })
+            .collect();
         Sprinkled {
             n,
-            density: rng.random_range(0.55..0.95),
-            len: rng.random_range(0.25..0.55) / nf,
-            r: rng.random_range(0.07..0.15) / nf,
+            r,
             bg: pal[0],
-            colours: pal[1..].to_vec(),
-            seed: rng.random(),
+            colours,
+            caps,
         }
     }
 }
@@ -1044,23 +1085,16 @@ impl Pattern for Sprinkled {
         for j in cj - 1..=cj + 1 {
             for i in ci - 1..=ci + 1 {
                 let (wi, wj) = (wrap(i, self.n), wrap(j, self.n));
-                let h = hash(wi, wj, self.seed);
-                let bits = hash(wi, wj, self.seed ^ 1);
-                let unit = |shift: u32| ((bits >> shift) & 0xff) as f32 / 256.0;
-                if unit(0) > self.density {
+                let Some(cap) = self.caps[(wj * self.n + wi) as usize] else {
                     continue;
-                }
-                let cx = (i as f32 + 0.2 + 0.6 * unit(8)) / nf;
-                let cy = (j as f32 + 0.2 + 0.6 * unit(16)) / nf;
-                let (sin, cos) = (PI * unit(24)).sin_cos();
-                let (dx, dy) = (cos * self.len, sin * self.len);
+                };
                 // Distance to the segment (c - d, c + d).
-                let (qx, qy) = (u - cx, v - cy);
-                let t = ((qx * dx + qy * dy) / (dx * dx + dy * dy)).clamp(-1.0, 1.0);
-                let dist = ((qx - t * dx).powi(2) + (qy - t * dy).powi(2)).sqrt();
+                let (qx, qy) = (u - (i as f32 / nf + cap.ox), v - (j as f32 / nf + cap.oy));
+                let t = ((qx * cap.dx + qy * cap.dy) * cap.inv_len2).clamp(-1.0, 1.0);
+                let dist = ((qx - t * cap.dx).powi(2) + (qy - t * cap.dy).powi(2)).sqrt();
                 let cov = cover(self.r - dist, px);
                 if cov > 0.0 {
-                    hits[k] = (h, cov, h as usize % self.colours.len());
+                    hits[k] = (cap.priority, cov, cap.colour);
                     k += 1;
                 }
             }
@@ -1131,5 +1165,60 @@ impl Pattern for Scaly {
             }
         }
         self.edge
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn palettes_contrast() {
+        let mut weak = 0;
+        for seed in 0..500 {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let pal = palette(&mut rng, 3);
+            assert!(
+                pal.iter().flatten().all(|c| (0.0..=1.0).contains(c)),
+                "{pal:?}"
+            );
+            let min = (0..3)
+                .flat_map(|i| (i + 1..3).map(move |j| (i, j)))
+                .map(|(i, j)| contrast(pal[i], pal[j]))
+                .fold(f32::MAX, f32::min);
+            if min < 0.3 {
+                weak += 1;
+            }
+        }
+        assert!(
+            weak < 10,
+            "{weak} of 500 palettes have a pair below contrast 0.3"
+        );
+    }
+
+    #[test]
+    fn bands_blend_only_at_edges() {
+        let bands = Bands {
+            bounds: vec![0.0, 0.25, 1.0],
+            colours: vec![[1.0; 3], [0.0; 3]],
+            soft: 0.0,
+        };
+        assert_eq!(bands.at(0.1, 0.01), [1.0; 3]);
+        assert_eq!(bands.at(0.6, 0.01), [0.0; 3]);
+        assert_eq!(bands.at(1.6, 0.01), [0.0; 3]);
+        let edge = bands.at(0.25, 0.01);
+        assert!((edge[0] - 0.5).abs() < 1e-3, "{edge:?}");
+    }
+
+    #[test]
+    fn integer_directions_are_periodic() {
+        for d in DIRS {
+            let d = Dir::new(d);
+            let n = d.count(7.0);
+            assert_eq!(n.fract(), 0.0);
+            let (a, b) = (n * d.along(0.3, 0.7), n * d.along(1.3, 1.7));
+            assert!(((b - a) - (b - a).round()).abs() < 1e-4);
+        }
     }
 }
