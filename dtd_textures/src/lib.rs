@@ -11,7 +11,7 @@
 //!   patterns (striped, banded, chequered, dotted, ...), deterministic by seed.
 //! - [`Dtd`]: a DTD folder, decoded with `image`, centre-cropped and resized; unreadable images
 //!   are skipped and reported ([`Dtd::skipped`]).
-//! - [`tile`]: resize any [`Texture`] with wrap-around filtering.
+//! - [`tile()`]: resize any [`Texture`] with wrap-around filtering.
 
 pub mod dtd;
 pub mod error;
