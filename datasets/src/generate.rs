@@ -395,7 +395,14 @@ fn manifest_difference(existing: &Manifest, wanted: &Manifest) -> String {
         for (k, vb) in b {
             match a.get(k) {
                 Some(va) if va == vb => {}
-                Some(va) => diffs.push(format!("{k}: directory has {va}, this job wants {vb}")),
+                Some(va) => {
+                    let (ta, tb) = (va.to_string(), vb.to_string());
+                    if ta.len() + tb.len() > 80 {
+                        diffs.push(format!("{k} differs"));
+                    } else {
+                        diffs.push(format!("{k}: directory has {ta}, this job wants {tb}"));
+                    }
+                }
                 None => diffs.push(format!("{k}: missing, this job wants {vb}")),
             }
         }
