@@ -1104,8 +1104,8 @@ pub fn watercraft<R: Rng>(rng: &mut R) -> Mesh {
         _ => u(rng, 0.24, 0.36),
     };
     let depth = match kind {
-        2 => u(rng, 0.08, 0.12),
-        _ => u(rng, 0.08, 0.14),
+        2 => u(rng, 0.09, 0.13),
+        _ => u(rng, 0.1, 0.16),
     };
     let fullness = u(rng, 0.5, 1.2);
     let bow_rake = u(rng, 0.3, 0.6);
@@ -1191,7 +1191,7 @@ pub fn watercraft<R: Rng>(rng: &mut R) -> Mesh {
             let mut z = deck;
             let mut hw = beam * 0.38;
             for _ in 0..levels {
-                let hgt = u(rng, 0.06, 0.09);
+                let hgt = u(rng, 0.07, 0.1);
                 let rake = u(rng, 0.04, 0.1);
                 b.add(hexa([
                     v(x0, -hw, z),
@@ -1224,8 +1224,8 @@ pub fn watercraft<R: Rng>(rng: &mut R) -> Mesh {
             let sl = u(rng, 0.15, 0.3);
             let hw = beam * 0.4;
             let mut z = deck;
-            for k in 0..int(rng, 2, 3) {
-                let hgt = u(rng, 0.04, 0.06);
+            for k in 0..int(rng, 2, 4) {
+                let hgt = u(rng, 0.045, 0.065);
                 let shrink = 0.025 * k as f32;
                 b.add(aabb(
                     v(sx + shrink, -hw, z),
