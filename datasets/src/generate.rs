@@ -594,7 +594,7 @@ fn build_pool(
                 tracing::warn!("skipping texture {name}: {e}");
                 summary.skipped_textures.push(SkippedAsset {
                     name,
-                    reason: "load".into(),
+                    reason: e.reason().to_string(),
                     message: e.to_string(),
                 });
             }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use datasets::generate::{self, RenderJob, RenderProgress, RenderSummary};
+use datasets::generate::{self, RenderJob, RenderProgress, RenderSummary, SkippedAsset};
 use datasets::inspect;
 use datasets::layout::Split;
 use datasets::mds::Compression;
@@ -247,24 +247,41 @@ fn run_render(a: RenderArgs) -> Result<()> {
     job.texture_size = a.texture_size;
     job.batch = a.batch;
 
+    // Folders and images found unusable while opening the libraries, reported with the rest.
+    let mut open_skipped_models = Vec::new();
+    let mut open_skipped_textures = Vec::new();
     let models: Box<dyn shapenet_loader::ModelSource> = match &a.shapenet {
         Some(dir) => {
             let opts = shapenet_loader::LoadOptions {
                 cache_dir: a.mesh_cache.clone(),
                 ..Default::default()
             };
-            Box::new(
-                shapenet_loader::ShapeNet::open(dir, opts)
-                    .with_context(|| format!("opening --shapenet {}", dir.display()))?,
-            )
+            let shapenet = shapenet_loader::ShapeNet::open(dir, opts)
+                .with_context(|| format!("opening --shapenet {}", dir.display()))?;
+            for s in shapenet.skipped() {
+                open_skipped_models.push(SkippedAsset {
+                    name: s.path.display().to_string(),
+                    reason: "no-model".into(),
+                    message: s.reason.clone(),
+                });
+            }
+            Box::new(shapenet)
         }
         None => Box::new(shapenet_loader::ProceduralModels::new(a.procedural_models)),
     };
     let textures: Box<dyn dtd_textures::TextureSource> = match &a.dtd {
-        Some(dir) => Box::new(
-            dtd_textures::Dtd::open(dir)
-                .with_context(|| format!("opening --dtd {}", dir.display()))?,
-        ),
+        Some(dir) => {
+            let dtd = dtd_textures::Dtd::open(dir)
+                .with_context(|| format!("opening --dtd {}", dir.display()))?;
+            for s in dtd.skipped() {
+                open_skipped_textures.push(SkippedAsset {
+                    name: s.name.clone(),
+                    reason: s.reason.to_string(),
+                    message: s.message.clone(),
+                });
+            }
+            Box::new(dtd)
+        }
         None => Box::new(dtd_textures::ProceduralTextures::new(a.procedural_textures)),
     };
 
@@ -276,7 +293,7 @@ fn run_render(a: RenderArgs) -> Result<()> {
         bar.set_position(p.done as u64);
         bar.set_message(format!("shards {}/{}", p.shards_written, p.shards_total));
     };
-    let summary =
+    let mut summary =
         generate::render_dataset(&job, models.as_ref(), textures.as_ref(), &out, &on_progress)
             .with_context(|| {
                 format!(
@@ -287,6 +304,10 @@ fn run_render(a: RenderArgs) -> Result<()> {
                 )
             })?;
     bar.finish_and_clear();
+    open_skipped_models.append(&mut summary.skipped_models);
+    summary.skipped_models = open_skipped_models;
+    open_skipped_textures.append(&mut summary.skipped_textures);
+    summary.skipped_textures = open_skipped_textures;
     print_summary(&job, &out, &summary);
     if let Some(path) = &a.summary_json {
         let text = serde_json::to_string_pretty(&summary).context("serialising the summary")?;
