@@ -10,15 +10,17 @@
 //! Environment: `RENDERER_BENCH_SECONDS` (default 3) per row; `RENDERER_BENCH_FILTER` keeps
 //! rows whose label (e.g. `64x64 2k x1`) contains the string; `RENDERER_BENCH_TEXTURES=0`
 //! renders untextured; `RENDERER_BENCH_SAMPLES` (default 4), `RENDERER_BENCH_BATCH` (default:
-//! renderer default) and `RENDERER_BENCH_AA` (`msaa` | `ssaa`) override the config.
+//! renderer default) and `RENDERER_BENCH_AA` (`msaa` | `ssaa`) override the config;
+//! `RENDERER_BENCH_LANES` (default 2) sets the `MultiRenderer` lanes of the final table (1
+//! disables it; the filter `parallel` runs only that table).
 
 use std::time::{Duration, Instant};
 
 use dtd_textures::Texture;
 use glam::{EulerRot, Mat4, Quat, Vec3};
 use renderer::{
-    Antialias, Background, Camera, Material, MeshId, ObjectInstance, PointLight, Renderer,
-    RendererConfig, Scene, TextureId, primitives,
+    Antialias, Background, Camera, Material, MeshId, MultiRenderer, ObjectInstance, PointLight,
+    Renderer, RendererConfig, Scene, TextureId, primitives,
 };
 
 fn texture(size: u32, seed: u32) -> Texture {
@@ -187,6 +189,58 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 );
             }
         }
+    }
+    let lanes: usize = env("RENDERER_BENCH_LANES").unwrap_or(2);
+    if lanes > 1 && filter.as_deref().is_none_or(|f| "parallel".contains(f)) {
+        parallel_rows(lanes, samples, seconds)?;
+    }
+    Ok(())
+}
+
+/// `MultiRenderer` with 1 and `lanes` devices: on CPU adapters the driver runs much of a
+/// submission on one thread, so a second device keeps the other core busy. Reports the
+/// aggregate rate for the 64x64, ~2k-triangle, single-object textured scene.
+fn parallel_rows(
+    lanes: usize,
+    samples: u32,
+    seconds: f64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    println!();
+    println!(
+        "| MultiRenderer lanes | size | triangles/object | objects | images | images/s | CPU ms/image |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for n_lanes in [1, lanes] {
+        let mut config = RendererConfig::with_size(64, 64);
+        config.samples = samples;
+        let mut r = MultiRenderer::new(config, n_lanes)?;
+        let tex = [
+            r.upload_texture(&texture(256, 0))?,
+            r.upload_texture(&texture(256, 1))?,
+        ];
+        let mesh = r.upload_mesh(&primitives::uv_sphere(0.3, 32, 32))?;
+        let warm = r.batch_size() * n_lanes;
+        r.render_stream((0..warm).map(|i| scene(i, mesh, 1, tex)), |_, _| {
+            Ok::<(), std::convert::Infallible>(())
+        })?;
+        let n = ((500.0 * seconds) as usize).div_ceil(warm) * warm;
+        let cpu0 = process_cpu_seconds();
+        let t = Instant::now();
+        let mut received = 0usize;
+        r.render_stream((0..n).map(|i| scene(i, mesh, 1, tex)), |_, _| {
+            received += 1;
+            Ok::<(), std::convert::Infallible>(())
+        })?;
+        let wall = t.elapsed().as_secs_f64();
+        assert_eq!(received, n);
+        let cpu_ms = match (cpu0, process_cpu_seconds()) {
+            (Some(a), Some(b)) => format!("{:.2}", 1000.0 * (b - a) / n as f64),
+            _ => "-".to_string(),
+        };
+        println!(
+            "| {n_lanes} | 64x64 | 1984 | 1 | {n} | {:.0} | {cpu_ms} |",
+            n as f64 / wall
+        );
     }
     Ok(())
 }

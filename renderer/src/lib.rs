@@ -23,6 +23,7 @@ pub mod adapter;
 pub mod config;
 pub mod error;
 mod gpu_types;
+pub mod multi;
 mod pool;
 pub mod primitives;
 #[allow(clippy::module_inception)]
@@ -32,6 +33,7 @@ pub mod scene;
 pub use adapter::{AdapterSummary, list_adapters};
 pub use config::{Antialias, RendererConfig};
 pub use error::{RenderError, StreamError};
+pub use multi::MultiRenderer;
 pub use renderer::{MAX_OBJECTS_PER_SCENE, RenderStats, Renderer};
 pub use scene::{
     Background, Camera, Material, MeshId, ObjectInstance, PointLight, RenderedImage, Scene,

@@ -722,7 +722,21 @@ impl Renderer {
     /// Streams scenes through the renderer: batch *k+1* is prepared and submitted while batch
     /// *k* renders, and batch *k* is read back and handed to `sink(index, image)` (in input
     /// order) while later batches render. Stops at the first error of either side.
-    pub fn render_stream<I, F, E>(&mut self, scenes: I, mut sink: F) -> Result<(), StreamError<E>>
+    pub fn render_stream<I, F, E>(&mut self, scenes: I, sink: F) -> Result<(), StreamError<E>>
+    where
+        I: IntoIterator<Item = Scene>,
+        F: FnMut(usize, RenderedImage) -> Result<(), E>,
+    {
+        self.render_stream_from(0, scenes, sink)
+    }
+
+    /// `render_stream` with indices (in errors and for the sink) starting at `first_index`.
+    pub(crate) fn render_stream_from<I, F, E>(
+        &mut self,
+        first_index: usize,
+        scenes: I,
+        mut sink: F,
+    ) -> Result<(), StreamError<E>>
     where
         I: IntoIterator<Item = Scene>,
         F: FnMut(usize, RenderedImage) -> Result<(), E>,
@@ -730,7 +744,7 @@ impl Renderer {
         let mut iter = scenes.into_iter();
         let mut inflight: VecDeque<InFlight> = VecDeque::new();
         let mut chunk: Vec<Scene> = Vec::with_capacity(self.batch);
-        let mut next_index = 0usize;
+        let mut next_index = first_index;
         let mut slot = 0usize;
         let result = (|| {
             loop {

@@ -637,3 +637,57 @@ fn culling_never_removes_visible_surfaces() {
         .unwrap()[0];
     assert_eq!(img.instance, closed.instance, "open box silhouette differs");
 }
+
+#[test]
+fn multi_renderer_matches_single_renderer() {
+    let mut config = RendererConfig::with_size(24, 24);
+    config.batch = 8; // 37 scenes = 5 batches spread over the lanes
+    let mut single = renderer(config.clone());
+    let scenes = determinism_scenes(&mut single);
+    let expected = single.render(&scenes).unwrap();
+    let mut multi = renderer::MultiRenderer::new(config, 3).unwrap();
+    assert_eq!(multi.lanes(), 3);
+    let scenes_multi = {
+        // Same uploads in the same order give the same handles on every lane.
+        let cube = multi.upload_mesh(&primitives::cube(0.4)).unwrap();
+        let sphere = multi
+            .upload_mesh(&primitives::uv_sphere(0.25, 24, 16))
+            .unwrap();
+        let tex = multi.upload_texture(&checker_texture(32, 4)).unwrap();
+        assert_eq!((cube.0, sphere.0, tex.0), (0, 1, 0));
+        scenes.clone()
+    };
+    let got = multi.render(&scenes_multi).unwrap();
+    assert!(
+        got == expected,
+        "multi-lane images differ from the single renderer's"
+    );
+    let mut order = Vec::new();
+    multi
+        .render_stream(scenes.iter().cloned(), |i, img| {
+            order.push(i);
+            assert!(img == expected[i]);
+            Ok::<(), String>(())
+        })
+        .unwrap();
+    assert_eq!(order, (0..37).collect::<Vec<_>>());
+    // A bad scene in a later batch reports its absolute index.
+    let mut bad = scenes.clone();
+    bad[20].objects[0].mesh = renderer::MeshId(99);
+    let err = multi.render(&bad).unwrap_err();
+    assert!(
+        matches!(err, RenderError::InvalidMeshHandle { scene: 20, .. }),
+        "{err}"
+    );
+    let err = multi
+        .render_stream(scenes.iter().cloned(), |i, _| {
+            if i == 30 { Err("full") } else { Ok(()) }
+        })
+        .unwrap_err();
+    assert!(
+        matches!(err, renderer::StreamError::Sink { index: 30, .. }),
+        "{err}"
+    );
+    assert!(multi.render(&scenes[..2]).unwrap() == expected[..2]);
+    assert!(multi.stats().images >= 37);
+}
