@@ -657,6 +657,21 @@ pub fn render_dataset(
     );
 
     if !todo.is_empty() {
+        // The dataset is incomplete until the merge: drop index files of an earlier run so no
+        // reader takes a directory with missing or damaged shards for a complete one.
+        for split in Split::ALL {
+            let index = out.join(split.name()).join(crate::mds::INDEX_FILE);
+            match std::fs::remove_file(&index) {
+                Ok(()) => tracing::info!("removed {} until the merge", index.display()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(DatasetError::Io {
+                        path: index,
+                        source: e,
+                    });
+                }
+            }
+        }
         let t_assets = Instant::now();
         let (mut renderer, pool) = prepare(job, &plan, models, textures, &mut summary)?;
         summary.asset_seconds = t_assets.elapsed().as_secs_f64();

@@ -143,14 +143,24 @@ fn workers_give_identical_bytes_and_resume_after_damage() {
         .to_string();
     assert!(err.contains("shard.00000.mds.zstd"), "{err}");
 
+    // Until the rerun's merge, no index claims the dataset is complete.
+    let mut j = base.clone();
+    j.workers = 2;
+    j.worker = 1; // global shards 1, 3, 5, 7: includes the deleted train shard 1
+    let s = render(&j, &one);
+    assert!(!s.merged);
+    assert!(!one.join("train/index.json").exists());
+    assert!(Dataset::open(&one).unwrap().split(Split::Train).is_err());
+
     let untouched = one.join("train/shard.00000.mds.zstd");
     let mtime = |p: &Path| fs::metadata(p).unwrap().modified().unwrap();
     let before: SystemTime = mtime(&untouched);
     std::thread::sleep(std::time::Duration::from_millis(20));
     let s = render(&base, &one);
-    assert_eq!(s.shards_written, 2);
-    assert_eq!(s.shards_already_complete, 6);
-    assert_eq!(s.total_rendered(), 16 + 7);
+    assert_eq!(s.shards_written, 1); // the val shard; worker 1 of 2 redid train shard 1
+    assert_eq!(s.shards_already_complete, 7);
+    assert_eq!(s.total_rendered(), 7);
+    assert!(s.merged);
     assert_eq!(
         mtime(&untouched),
         before,
