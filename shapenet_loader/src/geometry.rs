@@ -54,13 +54,18 @@ fn face_normal(a: Vec3, b: Vec3, c: Vec3) -> (DVec3, f64) {
 /// Builds a mesh with area-weighted vertex normals from positions and triangles, splitting
 /// vertices along creases sharper than [`CREASE_COS`] and dropping degenerate triangles.
 ///
-/// Indices must be in range (callers validate first).
+/// Triangles with out-of-range indices are dropped like degenerate ones.
 pub fn with_computed_normals(positions: &[[f32; 3]], indices: &[u32]) -> Mesh {
     let pos: Vec<Vec3> = positions.iter().map(|p| Vec3::from(*p)).collect();
     let tri_count = indices.len() / 3;
     let mut faces = Vec::with_capacity(tri_count);
     for t in 0..tri_count {
         let [a, b, c] = [0, 1, 2].map(|k| indices[3 * t + k] as usize);
+        if a.max(b).max(c) >= pos.len() {
+            // out-of-range triangle: treated as degenerate and dropped
+            faces.push((DVec3::ZERO, 0.0));
+            continue;
+        }
         faces.push(face_normal(pos[a], pos[b], pos[c]));
     }
     // vertex -> adjacent faces
@@ -104,7 +109,8 @@ pub fn with_computed_normals(positions: &[[f32; 3]], indices: &[u32]) -> Mesh {
     out
 }
 
-/// Merges vertices with bit-identical positions. Returns `(positions, indices)`.
+/// Merges vertices with bit-identical positions. Returns `(positions, indices)`; indices out of
+/// range are clamped to the last vertex (callers pass validated meshes).
 pub fn weld(positions: &[[f32; 3]], indices: &[u32]) -> (Vec<[f32; 3]>, Vec<u32>) {
     let mut map: HashMap<[u32; 3], u32> = HashMap::new();
     let mut out = Vec::new();
@@ -117,17 +123,28 @@ pub fn weld(positions: &[[f32; 3]], indices: &[u32]) -> (Vec<[f32; 3]>, Vec<u32>
         });
         remap.push(id);
     }
-    let idx = indices.iter().map(|&i| remap[i as usize]).collect();
+    let last = remap.len().saturating_sub(1);
+    let idx = indices
+        .iter()
+        .map(|&i| {
+            remap
+                .get(i as usize)
+                .or(remap.get(last))
+                .copied()
+                .unwrap_or(0)
+        })
+        .collect();
     (out, idx)
 }
 
 /// Simplifies `mesh` to at most about `budget` triangles with meshopt (`simplify`, falling back
 /// to `simplify_sloppy` when topology prevents reaching the budget), then recomputes creased
 /// normals and re-normalises (centred, largest side [`NORMALISED_SIZE`]), since collapsing
-/// edges can shrink the bounding box. Meshes already within budget are returned unchanged.
+/// edges can shrink the bounding box. Meshes already within budget, or invalid ones (see
+/// [`Mesh::validate`]), are returned unchanged.
 pub fn simplify(mesh: &Mesh, budget: usize) -> Mesh {
     let budget = budget.max(1);
-    if mesh.triangle_count() <= budget {
+    if mesh.triangle_count() <= budget || mesh.validate().is_err() {
         return mesh.clone();
     }
     let (pos, idx) = weld(&mesh.positions, &mesh.indices);
@@ -223,6 +240,21 @@ mod tests {
         for k in 0..3 {
             assert!((hi[k] + lo[k]).abs() < 1e-6);
         }
+    }
+
+    #[test]
+    fn bad_indices_never_panic() {
+        let p = [[0.0f32; 3], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]];
+        let m = with_computed_normals(&p, &[0, 1, 2, 0, 1, 7]);
+        assert_eq!(m.triangle_count(), 1);
+        let (_, idx) = weld(&p, &[0, 1, 9]);
+        assert_eq!(idx.len(), 3);
+        let bad = Mesh {
+            positions: p.to_vec(),
+            normals: vec![[0.0, 0.0, 1.0]; 3],
+            indices: vec![0, 1, 2, 0, 1, 5],
+        };
+        assert_eq!(simplify(&bad, 1), bad);
     }
 
     #[test]
