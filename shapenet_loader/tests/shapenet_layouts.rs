@@ -303,3 +303,66 @@ fn fingerprint_is_stable_and_content_sensitive() {
         .fingerprint();
     assert_ne!(fa, fc);
 }
+
+/// A dense, ShapeNet-like file (quads, several groups, a `../` mtllib, uvs with 3 components,
+/// smoothing groups, no normals) inside an otherwise exported tree: simplified to the budget,
+/// normalised, normals computed, and served from the cache the second time.
+#[test]
+fn dense_messy_model_is_simplified_and_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    export(dir.path(), 1, Layout::V2);
+    let model = dir.path().join(Class::Car.synset()).join("dense/models");
+    std::fs::create_dir_all(&model).unwrap();
+    let (nu, nv) = (160usize, 80usize);
+    let mut text = String::from("# dense\nmtllib ../../../materials/car.mtl\n");
+    for j in 0..=nv {
+        let th = std::f32::consts::PI * j as f32 / nv as f32;
+        for i in 0..nu {
+            let ph = std::f32::consts::TAU * i as f32 / nu as f32;
+            // a car-like ellipsoid: long along -z (v2 front), flat in y (up)
+            text.push_str(&format!(
+                "v {} {} {}\nvt 0.5 0.5 0\n",
+                0.4 * th.sin() * ph.cos(),
+                0.3 * th.cos(),
+                2.0 * th.sin() * ph.sin()
+            ));
+        }
+    }
+    for j in 0..nv {
+        if j % 20 == 0 {
+            text.push_str(&format!("g part{j}\nusemtl paint{j}\ns 1\n"));
+        }
+        for i in 0..nu {
+            let a = j * nu + i + 1;
+            let b = j * nu + (i + 1) % nu + 1;
+            text.push_str(&format!(
+                "f {a}/{a} {b}/{b} {}/{} {}/{}\n",
+                b + nu,
+                b + nu,
+                a + nu,
+                a + nu
+            ));
+        }
+    }
+    std::fs::write(model.join("model_normalized.obj"), text).unwrap();
+    let opts = LoadOptions {
+        triangle_budget: 2000,
+        cache_dir: Some(cache.path().to_path_buf()),
+    };
+    let sn = ShapeNet::open(dir.path(), opts).unwrap();
+    let key = ModelKey::new(Class::Car, "dense");
+    let m = sn.load(&key).unwrap();
+    assert!(
+        m.triangle_count() <= 2000 && m.triangle_count() > 500,
+        "{}",
+        m.triangle_count()
+    );
+    m.validate().unwrap();
+    let (lo, hi) = m.bounds().unwrap();
+    let ext: Vec<f32> = (0..3).map(|k| hi[k] - lo[k]).collect();
+    // front (-z in the file) became +x: longest along x, then y (0.8 wide), then z (0.6 tall)
+    assert!((ext[0] - 0.7).abs() < 1e-4 && ext[1] > ext[2], "{ext:?}");
+    assert_eq!(sn.load(&key).unwrap(), m);
+    assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 1);
+}
