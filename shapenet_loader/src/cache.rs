@@ -1,6 +1,6 @@
 //! On-disk cache of parsed, simplified meshes, so a long render does not re-parse OBJ files.
 //!
-//! Input: a model file path, its size and mtime, the triangle budget. Output: a cache file
+//! Input: a model file path, its size and mtime, the triangle budget (and the loader version). Output: a cache file
 //! `<cache_dir>/<xxh64 key>.mesh` holding a magic header, the mesh bytes and their xxh64
 //! checksum. Entries are written to a temporary name and renamed, so a reader never sees a
 //! partial file; an unreadable, truncated or corrupt entry is ignored (and rewritten).
@@ -24,8 +24,9 @@ pub fn cache_key(path: &Path, triangle_budget: usize) -> Option<String> {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     let text = format!(
-        "{}|{}|{}|{}|{}",
+        "{}|loader{}|{}|{}|{}|{}",
         std::str::from_utf8(MAGIC).unwrap_or("SNLMESH1"),
+        crate::obj::LOADER_VERSION,
         path.display(),
         meta.len(),
         mtime,

@@ -21,6 +21,11 @@ use glam::Vec3;
 use crate::geometry::{normalize, simplify, with_computed_normals};
 use crate::{Layout, Mesh, ModelError};
 
+/// Version of the OBJ processing (parsing, orientation, normals, normalisation, simplification).
+/// Part of the cache key and of [`crate::ShapeNet`]'s fingerprint: bump it whenever loaded meshes
+/// change, so stale cache entries are never served.
+pub const LOADER_VERSION: u32 = 2;
+
 /// Maps a vector of a ShapeNet OBJ of the given layout (y up; front +x in v1, -z in v2) into
 /// the common frame (z up, front +x).
 pub fn to_frame(layout: Layout, p: [f32; 3]) -> [f32; 3] {

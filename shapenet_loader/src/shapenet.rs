@@ -170,7 +170,14 @@ impl ModelSource for ShapeNet {
 
     fn fingerprint(&self) -> String {
         let mut h = Xxh64::new(0);
-        h.update(format!("shapenet budget={}\n", self.options.triangle_budget).as_bytes());
+        h.update(
+            format!(
+                "shapenet loader={} budget={}\n",
+                crate::obj::LOADER_VERSION,
+                self.options.triangle_budget
+            )
+            .as_bytes(),
+        );
         for (key, (_, _, size)) in &self.models {
             h.update(format!("{}:{size}\n", key.path_id()).as_bytes());
         }

@@ -17,7 +17,7 @@ use crate::geometry::simplify;
 use crate::{Class, Mesh, ModelError, ModelKey, ModelSource};
 
 /// Version of the generator; part of the fingerprint, bumped whenever meshes change.
-pub const GENERATOR_VERSION: u32 = 1;
+pub const GENERATOR_VERSION: u32 = 2;
 
 /// Default number of models per class of [`ProceduralModels`].
 pub const DEFAULT_PER_CLASS: usize = 1000;
