@@ -183,6 +183,25 @@ fn workers_give_identical_bytes_and_resume_after_damage() {
 }
 
 #[test]
+fn multi_object_worker_split_is_byte_identical() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut base = job("TCVL", SceneKind::Multi, 40);
+    base.shard_size = 8;
+    base.objects = 3;
+    render(&base, &tmp.path().join("one"));
+    for k in 0..2 {
+        let mut j = base.clone();
+        j.workers = 2;
+        j.worker = k;
+        render(&j, &tmp.path().join("two"));
+    }
+    assert_eq!(
+        files(&tmp.path().join("one")),
+        files(&tmp.path().join("two"))
+    );
+}
+
+#[test]
 fn splits_use_disjoint_models_and_balanced_classes() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("d");
@@ -281,6 +300,19 @@ fn cli_renders_inspects_and_rejects_bad_flags() {
         msg.contains("--variant") && msg.contains("T/-, C/-, V/-, L/-"),
         "{msg}"
     );
+
+    // `----` is a value, not a flag; --count 0 is refused naming the flag (exit 1)
+    let bad = run(&[
+        "--variant",
+        "----",
+        "--count",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    let msg = String::from_utf8_lossy(&bad.stderr);
+    assert!(msg.contains("--count 0: expected at least 1"), "{msg}");
 
     let bad = run(&[
         "--count",
