@@ -199,7 +199,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// `MultiRenderer` with 1 and `lanes` devices: on CPU adapters the driver runs much of a
 /// submission on one thread, so a second device keeps the other core busy. Reports the
-/// aggregate rate for the 64x64, ~2k-triangle, single-object textured scene.
+/// aggregate rate for the ~2k-triangle textured scenes at 64x64 (1 object) and 128x128 (4).
 fn parallel_rows(
     lanes: usize,
     samples: u32,
@@ -210,8 +210,8 @@ fn parallel_rows(
         "| MultiRenderer lanes | size | triangles/object | objects | images | images/s | CPU ms/image |"
     );
     println!("|---|---|---|---|---|---|---|");
-    for n_lanes in [1, lanes] {
-        let mut config = RendererConfig::with_size(64, 64);
+    for (size, objects, n_lanes) in [(64, 1, 1), (64, 1, lanes), (128, 4, 1), (128, 4, lanes)] {
+        let mut config = RendererConfig::with_size(size, size);
         config.samples = samples;
         let mut r = MultiRenderer::new(config, n_lanes)?;
         let tex = [
@@ -220,14 +220,14 @@ fn parallel_rows(
         ];
         let mesh = r.upload_mesh(&primitives::uv_sphere(0.3, 32, 32))?;
         let warm = r.batch_size() * n_lanes;
-        r.render_stream((0..warm).map(|i| scene(i, mesh, 1, tex)), |_, _| {
+        r.render_stream((0..warm).map(|i| scene(i, mesh, objects, tex)), |_, _| {
             Ok::<(), std::convert::Infallible>(())
         })?;
-        let n = ((500.0 * seconds) as usize).div_ceil(warm) * warm;
+        let n = ((if size == 64 { 500.0 } else { 150.0 } * seconds) as usize).div_ceil(warm) * warm;
         let cpu0 = process_cpu_seconds();
         let t = Instant::now();
         let mut received = 0usize;
-        r.render_stream((0..n).map(|i| scene(i, mesh, 1, tex)), |_, _| {
+        r.render_stream((0..n).map(|i| scene(i, mesh, objects, tex)), |_, _| {
             received += 1;
             Ok::<(), std::convert::Infallible>(())
         })?;
@@ -238,7 +238,7 @@ fn parallel_rows(
             _ => "-".to_string(),
         };
         println!(
-            "| {n_lanes} | 64x64 | 1984 | 1 | {n} | {:.0} | {cpu_ms} |",
+            "| {n_lanes} | {size}x{size} | 1984 | {objects} | {n} | {:.0} | {cpu_ms} |",
             n as f64 / wall
         );
     }
