@@ -89,9 +89,9 @@ struct RenderArgs {
     /// Image side in pixels (default 64 single, 128 multi).
     #[arg(long)]
     resolution: Option<u32>,
-    /// Objects per multi-object image.
-    #[arg(long, default_value_t = 4)]
-    objects: usize,
+    /// Objects per multi-object image (1-255).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..))]
+    objects: u8,
     /// Dataset seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -236,7 +236,7 @@ fn run_render(a: RenderArgs) -> Result<()> {
     let mut job = RenderJob::new(a.variant, a.scene, count);
     job.seed = a.seed;
     job.resolution = a.resolution;
-    job.objects = a.objects;
+    job.objects = usize::from(a.objects);
     job.shard_size = a.shard_size;
     job.compression = a.compression.0;
     job.workers = a.workers;
