@@ -214,6 +214,12 @@ impl RenderJob {
             "texture_size".to_string(),
             serde_json::json!(self.texture_size),
         );
+        // Pixels can differ by one level at a few edges with the atlas tile a scene lands on,
+        // so the batch (tile layout) is part of what defines the data.
+        extra.insert(
+            "render_batch".to_string(),
+            serde_json::json!(batch_for(self)),
+        );
         extra.insert(
             "depth_miss_value".to_string(),
             serde_json::json!(DEPTH_MISS),
