@@ -4,7 +4,8 @@
 //! Prints a Markdown table: wall-clock images/s, CPU milliseconds per image (all threads of the
 //! process, driver included: less sensitive than wall time to other load on the machine), and
 //! the share of wall time in scene preparation, command submission (on lavapipe this includes
-//! the rasterization, which the driver runs inside `vkQueueSubmit`), waiting for the device,
+//! most of the rendering: a submission returns once the driver has drawn it while the previous
+//! batch is in flight), waiting for the device,
 //! and copying the readback into images.
 //!
 //! Environment: `RENDERER_BENCH_SECONDS` (default 3) per row; `RENDERER_BENCH_FILTER` keeps

@@ -82,9 +82,9 @@ pub struct RenderStats {
     pub batches: u64,
     /// CPU time validating scenes and building draw data.
     pub prepare: Duration,
-    /// Time recording and submitting command buffers. On GPUs this is small; on lavapipe the
-    /// driver runs the vertex stage, binning and rasterization inside `vkQueueSubmit`, so most
-    /// of the rendering time shows up here.
+    /// Time recording and submitting command buffers. On GPUs this should be small; on lavapipe
+    /// a submission made while the previous batch is in flight returns only once the driver has
+    /// drawn it, so most of the rendering time shows up here.
     pub submit: Duration,
     /// Time blocked waiting for the device to finish a batch (rendering, resolve, copy).
     pub gpu_wait: Duration,
