@@ -8,10 +8,11 @@
 //! Pipeline: a fixed, seed-determined pool of models per class and split and of textures per
 //! split is loaded (in parallel; broken models are skipped and reported) and uploaded once.
 //! Then, for every shard of this worker that is not already complete, scenes are sampled
-//! ([`crate::scene_sampler`]), streamed through [`Renderer::render_stream`] (batched, several
-//! batches in flight), turned into [`Sample`] rows as images come back, and each finished shard
-//! is encoded, zstd-compressed and written (temp name + rename, then its sidecar entry) by
-//! compressor threads while the renderer keeps going. Rerunning the same job skips complete,
+//! ([`crate::scene_sampler`]), streamed through [`MultiRenderer::render_stream`] (whole
+//! batches handed round-robin to `lanes` devices, several in flight, images back in input
+//! order, byte-identical whatever the number of lanes), turned into [`Sample`] rows as images
+//! come back, and each finished shard is encoded, zstd-compressed and written (temp name +
+//! rename, then its sidecar entry) by compressor threads while the renderer keeps going. Rerunning the same job skips complete,
 //! hash-verified shards, so an interrupted render resumes where it stopped.
 
 use std::cell::RefCell;
@@ -25,7 +26,7 @@ use dtd_textures::TextureSource;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
-use renderer::{RenderedImage, Renderer, RendererConfig, StreamError};
+use renderer::{MultiRenderer, RenderedImage, RendererConfig, StreamError};
 use serde::{Deserialize, Serialize};
 use shapenet_loader::{Class, Mesh, ModelKey, ModelSource};
 
@@ -52,9 +53,11 @@ pub const DEFAULT_SHARD_SIZE: usize = 1000;
 /// Depth value stored where a pixel saw nothing (cannot happen with the background plane in
 /// view; 0 is never a real depth, the near plane is at 5 cm).
 pub const DEPTH_MISS: u16 = 0;
+/// Most renderer lanes a job may ask for (the renderer opens at most 16 devices).
+pub const MAX_LANES: usize = 16;
 
 /// Everything that defines a render job. Fields that change the data are recorded in the
-/// manifest; `workers`, `worker`, `adapter` and `batch` only change who renders what, where.
+/// manifest; `workers`, `worker`, `adapter` and `lanes` only change who renders what, where.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RenderJob {
     /// Factors of variation.
@@ -87,6 +90,9 @@ pub struct RenderJob {
     pub texture_size: u32,
     /// Images per GPU submission; `None`: the renderer's default.
     pub batch: Option<usize>,
+    /// Renderer devices fed in parallel ([`MultiRenderer`] lanes); 0: automatic (2 on a CPU
+    /// adapter such as lavapipe, 1 on a GPU). The images do not depend on it.
+    pub lanes: usize,
 }
 
 impl RenderJob {
@@ -108,6 +114,7 @@ impl RenderJob {
             textures: DEFAULT_TEXTURES,
             texture_size: DEFAULT_TEXTURE_SIZE,
             batch: None,
+            lanes: 0,
         }
     }
 
@@ -173,6 +180,13 @@ impl RenderJob {
                 ),
             );
         }
+        if self.lanes > MAX_LANES {
+            return bad(
+                "--lanes",
+                self.lanes.to_string(),
+                &format!("0 (automatic) to {MAX_LANES}"),
+            );
+        }
         if self.models_per_class == 0 {
             return bad("--models-per-class", "0".into(), "at least 1");
         }
@@ -213,12 +227,6 @@ impl RenderJob {
         extra.insert(
             "texture_size".to_string(),
             serde_json::json!(self.texture_size),
-        );
-        // Pixels can differ by one level at a few edges with the atlas tile a scene lands on,
-        // so the batch (tile layout) is part of what defines the data.
-        extra.insert(
-            "render_batch".to_string(),
-            serde_json::json!(batch_for(self)),
         );
         extra.insert(
             "depth_miss_value".to_string(),
@@ -302,10 +310,17 @@ pub struct RenderSummary {
     pub textures_loaded: usize,
     /// Adapter name (empty when nothing had to be rendered).
     pub adapter: String,
+    /// Renderer lanes (devices) used (0 when nothing had to be rendered).
+    #[serde(default)]
+    pub lanes: usize,
     /// Seconds spent loading and uploading assets.
     pub asset_seconds: f64,
     /// Seconds spent rendering and writing shards.
     pub render_seconds: f64,
+    /// CPU seconds (all threads of the process, driver included) of the render phase, where
+    /// the OS reports them (Linux `/proc`). Less sensitive than wall time to other load.
+    #[serde(default)]
+    pub render_cpu_seconds: Option<f64>,
     /// Whether the splits' `index.json` files were written (the dataset is complete).
     pub merged: bool,
     /// Why an automatic merge was not done (other workers' shards missing), if so.
@@ -326,6 +341,27 @@ impl RenderSummary {
             0.0
         }
     }
+
+    /// CPU milliseconds per rendered image in the render phase, where known.
+    pub fn cpu_ms_per_image(&self) -> Option<f64> {
+        let n = self.total_rendered();
+        self.render_cpu_seconds
+            .filter(|_| n > 0)
+            .map(|s| 1000.0 * s / n as f64)
+    }
+}
+
+/// CPU seconds (user + system, all threads) this process has used, from `/proc/self/stat`;
+/// `None` where that is not available.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15, in
+    // clock ticks (100 per second on Linux).
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }
 
 /// The asset split that samples of a dataset split draw from.
@@ -411,6 +447,11 @@ fn manifest_difference(existing: &Manifest, wanted: &Manifest) -> String {
                 }
                 None => diffs.push(format!("{k}: missing, this job wants {vb}")),
             }
+        }
+        for k in a.keys().filter(|k| !b.contains_key(*k)) {
+            diffs.push(format!(
+                "{k}: in the directory, not written by this version"
+            ));
         }
     }
     format!(
@@ -541,7 +582,7 @@ fn build_pool(
     splits: &[AssetSplit],
     models: &dyn ModelSource,
     textures: &dyn TextureSource,
-    renderer: &mut Renderer,
+    renderer: &mut MultiRenderer,
     summary: &mut RenderSummary,
 ) -> Result<AssetPool, DatasetError> {
     let mut pool = AssetPool::new();
@@ -629,8 +670,8 @@ fn build_pool(
 /// Receives each finished shard's samples, in order.
 type ShardSink<'a> = dyn FnMut(&ShardSpec, Vec<Sample>) -> Result<(), DatasetError> + 'a;
 
-/// Labels of a scene waiting for its image; `None` for padding scenes.
-type Pending = Option<(usize, usize, serde_json::Value)>;
+/// Labels of a scene waiting for its image: class, pose bin, metadata.
+type Pending = (usize, usize, serde_json::Value);
 
 /// Renders this worker's share of a dataset into `out` (see the module docs). Complete shards
 /// are kept; `manifest.json` must match the job if present. With one worker the splits'
@@ -689,6 +730,7 @@ pub fn render_dataset(
             summary.adapter
         );
         let t_render = Instant::now();
+        let cpu_start = process_cpu_seconds();
         write_shards(
             job,
             &plan,
@@ -700,6 +742,9 @@ pub fn render_dataset(
             &mut summary,
         )?;
         summary.render_seconds = t_render.elapsed().as_secs_f64();
+        summary.render_cpu_seconds = cpu_start
+            .zip(process_cpu_seconds())
+            .map(|(a, b)| (b - a).max(0.0));
     }
 
     let all_complete = job.workers == 1 || plan.shards().iter().all(|s| plan.is_complete(out, s));
@@ -720,7 +765,8 @@ pub fn render_dataset(
 }
 
 /// Images per GPU submission for a job: the requested batch, or a divisor of the shard size
-/// close to it, so that shards start at batch boundaries without padding.
+/// close to it (shards then start at batch boundaries; the renderer's images do not depend on
+/// their position in a batch, so this only keeps batches aligned with shards).
 fn batch_for(job: &RenderJob) -> usize {
     let want = job.batch.unwrap_or(RendererConfig::default().batch).max(1);
     let s = job.shard_size.max(1);
@@ -733,22 +779,24 @@ fn batch_for(job: &RenderJob) -> usize {
         .unwrap_or(want)
 }
 
-/// Creates the renderer and uploads the asset pool (both asset splits, always in the same
-/// order, so every worker holds identical handles), checking the splits the plan uses.
+/// Creates the renderer (`job.lanes` devices) and uploads the asset pool (both asset splits,
+/// always in the same order, so every worker holds identical handles), checking the splits the
+/// plan uses.
 fn prepare(
     job: &RenderJob,
     plan: &ShardPlan,
     models: &dyn ModelSource,
     textures: &dyn TextureSource,
     summary: &mut RenderSummary,
-) -> Result<(Renderer, AssetPool), DatasetError> {
+) -> Result<(MultiRenderer, AssetPool), DatasetError> {
     let res = job.resolution();
     let mut config = RendererConfig::with_size(res, res);
     config.adapter = job.adapter.clone();
     config.texture_size = job.texture_size;
     config.batch = batch_for(job);
-    let mut renderer = Renderer::new(config)?;
+    let mut renderer = MultiRenderer::new(config, job.lanes)?;
     summary.adapter = renderer.adapter().name.clone();
+    summary.lanes = renderer.lanes();
     let pool = build_pool(
         job,
         &[AssetSplit::Train, AssetSplit::Held],
@@ -770,18 +818,17 @@ fn prepare(
 /// Samples, renders and labels the given shards, handing each finished shard's samples (in
 /// order) to `on_shard`, and reporting `(images done, images total)` after every image.
 ///
-/// Every shard starts at a batch boundary (a partial shard is followed by padding scenes whose
-/// images are dropped), so each sample is drawn at the same atlas tile whichever worker renders
-/// it: the images do not depend on how the work is split.
+/// The shards' scenes form one stream, so a batch may span two shards: the renderer's images
+/// do not depend on their position in a batch, on their neighbours or on the lane (device)
+/// that draws them, so the images do not depend on how the work is split.
 fn stream_shards(
-    renderer: &mut Renderer,
+    renderer: &mut MultiRenderer,
     pool: &AssetPool,
     params: &SceneParams,
     specs: &[ShardSpec],
     on_shard: &mut ShardSink<'_>,
     on_image: &mut dyn FnMut(usize, usize),
 ) -> Result<(), DatasetError> {
-    let batch = renderer.batch_size().max(1);
     let total: usize = specs.iter().map(|s| s.len()).sum();
     // Scenes are sampled shard by shard (in parallel) as the renderer asks for them; their
     // labels wait in `pending` for the images, which come back in input order.
@@ -797,14 +844,12 @@ fn stream_shards(
         let sampled = parallel_map(&indices, threads(), |&i| {
             sample_scene(params, pool, asset_split(split), split.name(), i)
         });
-        let mut scenes = Vec::with_capacity(sampled.len().next_multiple_of(batch));
+        let mut scenes = Vec::with_capacity(sampled.len());
         for s in sampled {
             match s {
                 Ok(s) => {
                     let meta = serde_json::to_value(&s.meta).unwrap_or_default();
-                    pending
-                        .borrow_mut()
-                        .push_back(Some((s.class, s.pose, meta)));
+                    pending.borrow_mut().push_back((s.class, s.pose, meta));
                     scenes.push(s.scene);
                 }
                 Err(e) => {
@@ -812,13 +857,6 @@ fn stream_shards(
                     return Vec::new();
                 }
             }
-        }
-        while scenes.len() % batch != 0 {
-            let Some(last) = scenes.last().cloned() else {
-                break;
-            };
-            pending.borrow_mut().push_back(None);
-            scenes.push(last);
         }
         scenes
     });
@@ -830,11 +868,8 @@ fn stream_shards(
     let mut sink_error: Option<DatasetError> = None;
     let result = renderer.render_stream(scenes, |_, image| {
         let next = pending.borrow_mut().pop_front();
-        let Some(labels) = next else {
+        let Some((class, pose, meta)) = next else {
             return Err(());
-        };
-        let Some((class, pose, meta)) = labels else {
-            return Ok(()); // padding
         };
         let Some(spec) = current else {
             return Err(());
@@ -875,7 +910,7 @@ fn write_shards(
     job: &RenderJob,
     plan: &ShardPlan,
     todo: &[ShardSpec],
-    renderer: &mut Renderer,
+    renderer: &mut MultiRenderer,
     pool: &AssetPool,
     out: &Path,
     progress: &dyn Fn(RenderProgress),

@@ -137,6 +137,10 @@ struct RenderArgs {
     /// Images per GPU submission (default: the renderer's).
     #[arg(long)]
     batch: Option<usize>,
+    /// Renderer devices fed in parallel; 0: automatic (2 on a CPU adapter such as lavapipe, 1 on
+    /// a GPU). The output does not depend on it.
+    #[arg(long, default_value_t = 0)]
+    lanes: usize,
     /// Also write the run summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
     summary_json: Option<PathBuf>,
@@ -246,6 +250,7 @@ fn run_render(a: RenderArgs) -> Result<()> {
     job.textures = a.textures;
     job.texture_size = a.texture_size;
     job.batch = a.batch;
+    job.lanes = a.lanes;
 
     // Folders and images found unusable while opening the libraries, reported with the rest.
     let mut open_skipped_models = Vec::new();
@@ -351,11 +356,21 @@ fn print_summary(job: &RenderJob, out: &Path, s: &RenderSummary) {
     );
     if !s.adapter.is_empty() {
         println!(
-            "assets: {} models (mean {:.0} triangles), {} textures uploaded in {:.1} s; adapter {}",
-            s.models_loaded, s.mean_triangles, s.textures_loaded, s.asset_seconds, s.adapter
+            "assets: {} models (mean {:.0} triangles), {} textures uploaded in {:.1} s; adapter {} ({} lane{})",
+            s.models_loaded,
+            s.mean_triangles,
+            s.textures_loaded,
+            s.asset_seconds,
+            s.adapter,
+            s.lanes,
+            if s.lanes == 1 { "" } else { "s" }
         );
+        let cpu = s
+            .cpu_ms_per_image()
+            .map(|ms| format!(", {ms:.2} CPU ms/image"))
+            .unwrap_or_default();
         println!(
-            "throughput: {:.1} images/s ({} images in {:.1} s)",
+            "throughput: {:.1} images/s ({} images in {:.1} s{cpu})",
             s.images_per_second(),
             s.total_rendered(),
             s.render_seconds
