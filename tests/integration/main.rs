@@ -1,1 +1,32 @@
 //! End-to-end tests across crates: one test binary, one module per data-flow stage.
+//!
+//! - [`assets_to_dataset`]: procedural models exported in ShapeNet v2 layout and a DTD-style
+//!   folder of JPEG files, opened by `shapenet_loader` / `dtd_textures`, rendered by `datasets`
+//!   (through `renderer` on the Vulkan adapter, lavapipe in CI) and read back with
+//!   `datasets::Dataset`.
+//! - [`dataset_to_loader`]: a rendered dataset streamed through the trainer's loader
+//!   (`trainer::data`), checked against the samples `datasets` stores.
+//!
+//! The `render` command line is covered by `datasets/tests/generate.rs`; this binary does not
+//! run the binaries of other crates (cargo only builds those for their own crate's tests).
+
+mod assets_to_dataset;
+mod dataset_to_loader;
+
+use std::path::Path;
+
+use datasets::{Dataset, Sample, Split};
+
+/// Every sample of a split, in index order.
+pub fn read_split(dir: &Path, split: Split) -> Vec<Sample> {
+    let ds = Dataset::open(dir).expect("open the dataset");
+    let reader = ds.split(split).expect("open the split");
+    let mut out = Vec::with_capacity(reader.len());
+    for k in 0..reader.num_shards() {
+        let shard = reader.read_shard(k).expect("read a shard");
+        assert_eq!(shard.len(), reader.shard_range(k).len(), "shard {k}");
+        out.extend(shard);
+    }
+    assert_eq!(out.len(), reader.len());
+    out
+}
