@@ -362,8 +362,8 @@ pub fn run(opts: &RunOptions) -> Result<RunMetrics, TrainError> {
     .with_workers(opts.workers)
     .with_eval_limit(opts.eval_limit);
 
-    std::fs::create_dir_all(&opts.out).map_err(|e| TrainError::io(&opts.out, e))?;
     let device = opts.backend.device()?;
+    std::fs::create_dir_all(&opts.out).map_err(|e| TrainError::io(&opts.out, e))?;
     let has_checkpoint = crate::training::checkpoint_dir(&opts.out).exists()
         || opts.out.join("checkpoint.old").exists();
     let state = if opts.resume {
