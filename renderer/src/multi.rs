@@ -17,7 +17,7 @@ use shapenet_loader::Mesh;
 use crate::adapter::AdapterSummary;
 use crate::config::RendererConfig;
 use crate::error::{RenderError, StreamError};
-use crate::renderer::{RenderStats, Renderer};
+use crate::renderer::{RenderStats, Renderer, collect_stream};
 use crate::scene::{MeshId, RenderedImage, Scene, TextureId};
 
 /// A set of [`Renderer`]s ("lanes") on the same adapter, rendering batches in parallel. Assets
@@ -108,16 +108,7 @@ impl MultiRenderer {
 
     /// Renders scenes and returns their images in order.
     pub fn render(&mut self, scenes: &[Scene]) -> Result<Vec<RenderedImage>, RenderError> {
-        let mut images = Vec::with_capacity(scenes.len());
-        self.render_stream(scenes.iter().cloned(), |_, image| {
-            images.push(image);
-            Ok::<(), std::convert::Infallible>(())
-        })
-        .map_err(|e| match e {
-            StreamError::Render(e) => e,
-            StreamError::Sink { source, .. } => match source {},
-        })?;
-        Ok(images)
+        collect_stream(scenes, |scenes, sink| self.render_stream(scenes, sink))
     }
 
     /// Streams scenes: the calling thread pulls batches from `scenes` and hands them round-robin

@@ -707,16 +707,7 @@ impl Renderer {
 
     /// Renders any number of scenes (internally in batches) and returns their images in order.
     pub fn render(&mut self, scenes: &[Scene]) -> Result<Vec<RenderedImage>, RenderError> {
-        let mut images = Vec::with_capacity(scenes.len());
-        self.render_stream(scenes.iter().cloned(), |_, image| {
-            images.push(image);
-            Ok::<(), std::convert::Infallible>(())
-        })
-        .map_err(|e| match e {
-            StreamError::Render(e) => e,
-            StreamError::Sink { source, .. } => match source {},
-        })?;
-        Ok(images)
+        collect_stream(scenes, |scenes, sink| self.render_stream(scenes, sink))
     }
 
     /// Streams scenes through the renderer: batch *k+1* is prepared and submitted while batch
@@ -1337,6 +1328,31 @@ fn create_targets(device: &wgpu::Device, size: (u32, u32), msaa_samples: u32) ->
         labels: make("image labels", LABEL_FORMAT),
         depth: make("image depth buffer", DEPTH_FORMAT),
     }
+}
+
+/// The sink that `render_stream` calls once per image.
+pub(crate) type CollectSink<'a> =
+    &'a mut dyn FnMut(usize, RenderedImage) -> Result<(), std::convert::Infallible>;
+
+/// `render` for both [`Renderer`] and [`crate::MultiRenderer`]: runs `stream` (their
+/// `render_stream`) over `scenes` with a sink that collects the images in input order.
+pub(crate) fn collect_stream(
+    scenes: &[Scene],
+    stream: impl FnOnce(
+        std::iter::Cloned<std::slice::Iter<'_, Scene>>,
+        CollectSink<'_>,
+    ) -> Result<(), StreamError<std::convert::Infallible>>,
+) -> Result<Vec<RenderedImage>, RenderError> {
+    let mut images = Vec::with_capacity(scenes.len());
+    stream(scenes.iter().cloned(), &mut |_, image| {
+        images.push(image);
+        Ok(())
+    })
+    .map_err(|e| match e {
+        StreamError::Render(e) => e,
+        StreamError::Sink { source, .. } => match source {},
+    })?;
+    Ok(images)
 }
 
 #[cfg(test)]
