@@ -21,7 +21,7 @@ use dtd_textures::Texture;
 use glam::{EulerRot, Mat4, Quat, Vec3};
 use renderer::{
     Antialias, Background, Camera, Material, MeshId, MultiRenderer, ObjectInstance, PointLight,
-    Renderer, RendererConfig, Scene, TextureId, primitives,
+    Renderer, RendererConfig, Scene, TextureId, primitives, process_cpu_seconds,
 };
 
 fn texture(size: u32, seed: u32) -> Texture {
@@ -88,19 +88,6 @@ fn scene(i: usize, mesh: MeshId, objects: usize, tex: [TextureId; 2]) -> Scene {
         },
         objects: objs,
     }
-}
-
-/// CPU seconds (user + system, all threads) used by this process so far, from /proc (Linux);
-/// `None` elsewhere. Lets the table report CPU cost per image, which is less sensitive than
-/// wall time to other processes sharing the machine.
-fn process_cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
 }
 
 fn env<T: std::str::FromStr>(name: &str) -> Option<T> {

@@ -21,6 +21,7 @@
 
 pub mod adapter;
 pub mod config;
+pub mod cpu_time;
 pub mod error;
 mod gpu_types;
 pub mod multi;
@@ -32,6 +33,7 @@ pub mod scene;
 
 pub use adapter::{AdapterSummary, list_adapters};
 pub use config::{Antialias, RendererConfig};
+pub use cpu_time::process_cpu_seconds;
 pub use error::{RenderError, StreamError};
 pub use multi::MultiRenderer;
 pub use renderer::{MAX_OBJECTS_PER_SCENE, RenderStats, Renderer};
