@@ -26,7 +26,7 @@ use dtd_textures::TextureSource;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
-use renderer::{MultiRenderer, RenderedImage, RendererConfig, StreamError};
+use renderer::{MultiRenderer, RenderedImage, RendererConfig, StreamError, process_cpu_seconds};
 use serde::{Deserialize, Serialize};
 use shapenet_loader::{Class, Mesh, ModelKey, ModelSource};
 
@@ -349,19 +349,6 @@ impl RenderSummary {
             .filter(|_| n > 0)
             .map(|s| 1000.0 * s / n as f64)
     }
-}
-
-/// CPU seconds (user + system, all threads) this process has used, from `/proc/self/stat`;
-/// `None` where that is not available.
-fn process_cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15, in
-    // clock ticks (100 per second on Linux).
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
 }
 
 /// The asset split that samples of a dataset split draw from.
