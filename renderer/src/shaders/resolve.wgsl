@@ -29,6 +29,18 @@ fn linear_to_srgb(c: vec3<f32>) -> vec3<f32> {
     return select(hi, lo, x <= vec3<f32>(0.0031308));
 }
 
+// Writes the output record of pixel (x, y) of `image`: `color` (linear) as sRGB8, the `label`
+// word, and `z` (mean reversed-z of the samples carrying the label) as camera-space depth,
+// +inf where nothing was drawn (z <= 0).
+fn store_pixel(image: u32, x: u32, y: u32, color: vec3<f32>, label: u32, z: f32) {
+    let dp = depth_params[image];
+    let depth = select(dp.y / (z + dp.x), bitcast<f32>(0x7f800000u), z <= 0.0);
+    let index = (image * params.height + y) * params.width + x;
+    out_pixels[index * 3u] = pack4x8unorm(vec4<f32>(linear_to_srgb(color), 1.0));
+    out_pixels[index * 3u + 1u] = label;
+    out_pixels[index * 3u + 2u] = bitcast<u32>(depth);
+}
+
 @compute @workgroup_size(8, 8, 1)
 fn resolve(@builtin(global_invocation_id) gid: vec3<u32>) {
     let x = gid.x;
@@ -38,7 +50,6 @@ fn resolve(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let pixel = vec2<u32>(x, y);
-    let dp = depth_params[image];
 
     var color = vec3<f32>(0.0);
     var labels: array<u32, 16>;
@@ -68,13 +79,7 @@ fn resolve(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var i = 0u; i < SAMPLES; i++) {
         z_sum += select(0.0, zs[i], labels[i] == labels[best]);
     }
-    let z = z_sum / f32(best_count);
-    let depth = select(dp.y / (z + dp.x), bitcast<f32>(0x7f800000u), z <= 0.0);
-
-    let index = (image * params.height + y) * params.width + x;
-    out_pixels[index * 3u] = pack4x8unorm(vec4<f32>(linear_to_srgb(color), 1.0));
-    out_pixels[index * 3u + 1u] = labels[best];
-    out_pixels[index * 3u + 2u] = bitcast<u32>(depth);
+    store_pixel(image, x, y, color, labels[best], z_sum / f32(best_count));
 }
 
 // Same result as `resolve` for exactly 4 samples, written without local arrays (dynamically
@@ -89,7 +94,6 @@ fn resolve4(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let pixel = vec2<u32>(x, y);
-    let dp = depth_params[image];
 
     let color = 0.25 * (load_color(pixel, 0u) + load_color(pixel, 1u)
         + load_color(pixel, 2u) + load_color(pixel, 3u));
@@ -131,11 +135,5 @@ fn resolve4(@builtin(global_invocation_id) gid: vec3<u32>) {
         best_z = zs.w;
     }
     let mask = select(vec4<f32>(0.0), vec4<f32>(1.0), labels == vec4<u32>(best_label));
-    let z = dot(zs, mask) / f32(best_count);
-    let depth = select(dp.y / (z + dp.x), bitcast<f32>(0x7f800000u), z <= 0.0);
-
-    let index = (image * params.height + y) * params.width + x;
-    out_pixels[index * 3u] = pack4x8unorm(vec4<f32>(linear_to_srgb(color), 1.0));
-    out_pixels[index * 3u + 1u] = best_label;
-    out_pixels[index * 3u + 2u] = bitcast<u32>(depth);
+    store_pixel(image, x, y, color, best_label, dot(zs, mask) / f32(best_count));
 }
