@@ -117,22 +117,24 @@ fn categories_with_images(images: &Path) -> Result<Vec<(String, PathBuf, Vec<Pat
     Ok(out)
 }
 
-fn check_header(path: &Path) -> Result<(), TextureError> {
-    let (width, height) = ImageReader::open(path)
-        .map_err(|source| TextureError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .with_guessed_format()
-        .map_err(|source| TextureError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .into_dimensions()
-        .map_err(|source| TextureError::Decode {
-            path: path.to_path_buf(),
-            source,
-        })?;
+/// `map_err` adapter: an I/O error reading the image at `path`.
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> TextureError + '_ {
+    move |source| TextureError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// `map_err` adapter: the image at `path` does not decode.
+fn decode_error(path: &Path) -> impl FnOnce(image::ImageError) -> TextureError + '_ {
+    move |source| TextureError::Decode {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// An image with no pixels is an error naming its file.
+fn check_not_empty(path: &Path, width: u32, height: u32) -> Result<(), TextureError> {
     if width == 0 || height == 0 {
         return Err(TextureError::Empty {
             path: path.to_path_buf(),
@@ -143,31 +145,26 @@ fn check_header(path: &Path) -> Result<(), TextureError> {
     Ok(())
 }
 
+fn check_header(path: &Path) -> Result<(), TextureError> {
+    let (width, height) = ImageReader::open(path)
+        .map_err(io_error(path))?
+        .with_guessed_format()
+        .map_err(io_error(path))?
+        .into_dimensions()
+        .map_err(decode_error(path))?;
+    check_not_empty(path, width, height)
+}
+
 /// Decodes the image at `path` to RGBA8.
 pub fn decode_image(path: &Path) -> Result<RgbaImage, TextureError> {
-    let bytes = fs::read(path).map_err(|source| TextureError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = fs::read(path).map_err(io_error(path))?;
     let img = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|source| TextureError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
+        .map_err(io_error(path))?
         .decode()
-        .map_err(|source| TextureError::Decode {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        .map_err(decode_error(path))?;
     let (width, height) = (img.width(), img.height());
-    if width == 0 || height == 0 {
-        return Err(TextureError::Empty {
-            path: path.to_path_buf(),
-            width,
-            height,
-        });
-    }
+    check_not_empty(path, width, height)?;
     Ok(img.into_rgba8())
 }
 
