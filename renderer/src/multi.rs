@@ -60,22 +60,23 @@ impl MultiRenderer {
 
     /// Uploads a mesh to every lane.
     pub fn upload_mesh(&mut self, mesh: &Mesh) -> Result<MeshId, RenderError> {
-        let mut id = None;
-        for lane in &mut self.lanes {
-            id = Some(lane.upload_mesh(mesh)?);
-        }
-        id.ok_or(RenderError::InvalidConfig {
-            field: "lanes",
-            value: "0".into(),
-            expected: "at least 1".into(),
-        })
+        self.upload_to_every_lane(|lane| lane.upload_mesh(mesh))
     }
 
     /// Uploads a texture to every lane.
     pub fn upload_texture(&mut self, texture: &Texture) -> Result<TextureId, RenderError> {
+        self.upload_to_every_lane(|lane| lane.upload_texture(texture))
+    }
+
+    /// Runs `upload` on every lane in order, stopping at the first error, and returns the id
+    /// the last lane gave.
+    fn upload_to_every_lane<T>(
+        &mut self,
+        mut upload: impl FnMut(&mut Renderer) -> Result<T, RenderError>,
+    ) -> Result<T, RenderError> {
         let mut id = None;
         for lane in &mut self.lanes {
-            id = Some(lane.upload_texture(texture)?);
+            id = Some(upload(lane)?);
         }
         id.ok_or(RenderError::InvalidConfig {
             field: "lanes",
