@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use burn::prelude::*;
-use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
 use rand::Rng;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -583,22 +583,43 @@ fn read_worker(
     stop: Arc<AtomicBool>,
     wanted: Arc<HashMap<usize, Vec<usize>>>,
 ) {
+    // Every request gets exactly one answer, even when stopping or when reading panics: the
+    // assembler waits for the shard it asked for, and a request dropped here while another
+    // reader sits idle (holding its `shard_tx`, so the channel never disconnects) would leave it
+    // waiting forever.
     while let Ok(k) = req_rx.recv() {
-        if stop.load(Ordering::SeqCst) {
-            return;
-        }
-        let result = source.read_shard(k).map(|all| {
-            let start = source.shard_range(k).start;
-            let keep = wanted.get(&k).map(Vec::as_slice).unwrap_or(&[]);
-            let mut all: Vec<Option<OwnedSample>> = all.into_iter().map(Some).collect();
-            keep.iter()
-                .filter_map(|&i| all.get_mut(i - start).and_then(Option::take))
-                .collect()
-        });
+        let result = if stop.load(Ordering::SeqCst) {
+            Err(TrainError::Loader("the loader was stopped".into()))
+        } else {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                read_selected(source.as_ref(), k, &wanted)
+            }))
+            .unwrap_or_else(|_| {
+                Err(TrainError::Loader(format!(
+                    "the reader thread panicked while reading shard {k}"
+                )))
+            })
+        };
         if shard_tx.send((k, result)).is_err() {
             return;
         }
     }
+}
+
+/// Read shard `k` and keep its selected samples, in index order.
+fn read_selected(
+    source: &dyn ShardSource,
+    k: usize,
+    wanted: &HashMap<usize, Vec<usize>>,
+) -> Result<Vec<OwnedSample>, TrainError> {
+    source.read_shard(k).map(|all| {
+        let start = source.shard_range(k).start;
+        let keep = wanted.get(&k).map(Vec::as_slice).unwrap_or(&[]);
+        let mut all: Vec<Option<OwnedSample>> = all.into_iter().map(Some).collect();
+        keep.iter()
+            .filter_map(|&i| all.get_mut(i - start).and_then(Option::take))
+            .collect()
+    })
 }
 
 /// Selected samples of one shard, by global index.
@@ -713,10 +734,23 @@ impl Assembler {
     }
 
     fn receive(&mut self) -> Result<(), TrainError> {
-        let (k, result) = self
-            .shard_rx
-            .recv()
-            .map_err(|_| TrainError::Loader("reader threads stopped".into()))?;
+        // Poll the stop flag while waiting so that dropping the loader never waits on a read
+        // that will not come.
+        let (k, result) = loop {
+            match self
+                .shard_rx
+                .recv_timeout(std::time::Duration::from_millis(50))
+            {
+                Ok(msg) => break msg,
+                Err(RecvTimeoutError::Timeout) if self.stop.load(Ordering::SeqCst) => {
+                    return Err(TrainError::Loader("the loader was stopped".into()));
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(TrainError::Loader("reader threads stopped".into()));
+                }
+            }
+        };
         self.requested.remove(&k);
         let samples = result?;
         let range_start = self.groups.iter().find(|g| g.0 == k).map(|g| g.1.clone());
@@ -895,5 +929,158 @@ mod tests {
         .unwrap();
         let e = l.next_batch().unwrap_err().to_string();
         assert!(e.contains("shard.00000.mds.zstd"), "{e}");
+    }
+
+    /// One sample per shard; `read_shard` waits until the gate opens and counts the readers
+    /// inside it; shard `panic_at` panics, shard `fail_at` returns an error.
+    struct Gated {
+        samples: Vec<OwnedSample>,
+        open: std::sync::Mutex<bool>,
+        cv: std::sync::Condvar,
+        inside: std::sync::atomic::AtomicUsize,
+        panic_at: Option<usize>,
+        fail_at: Option<usize>,
+    }
+
+    impl Gated {
+        fn new(n: usize, open: bool) -> Self {
+            Self {
+                samples: toy_samples(n, 8),
+                open: std::sync::Mutex::new(open),
+                cv: std::sync::Condvar::new(),
+                inside: std::sync::atomic::AtomicUsize::new(0),
+                panic_at: None,
+                fail_at: None,
+            }
+        }
+        fn release(&self) {
+            *self.open.lock().unwrap() = true;
+            self.cv.notify_all();
+        }
+    }
+
+    impl ShardSource for Gated {
+        fn len(&self) -> usize {
+            self.samples.len()
+        }
+        fn num_shards(&self) -> usize {
+            self.samples.len()
+        }
+        fn shard_range(&self, k: usize) -> Range<usize> {
+            k..k + 1
+        }
+        fn read_shard(&self, k: usize) -> Result<Vec<OwnedSample>, TrainError> {
+            self.inside.fetch_add(1, Ordering::SeqCst);
+            let mut open = self.open.lock().unwrap();
+            while !*open {
+                open = self.cv.wait(open).unwrap();
+            }
+            drop(open);
+            if self.panic_at == Some(k) {
+                panic!("corrupt shard {k}");
+            }
+            if self.fail_at == Some(k) {
+                return Err(TrainError::Dataset(format!("shard.{k:05}.mds: bad magic")));
+            }
+            Ok(vec![self.samples[k].clone()])
+        }
+    }
+
+    /// Run `f` on a thread and fail (instead of hanging the suite) when it takes over 20 s.
+    fn within_20s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = bounded(1);
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the loader hung")
+    }
+
+    #[test]
+    fn dropping_the_loader_while_a_request_is_queued_returns() {
+        // 3 one-sample shards, 2 readers, all requested at once: both readers block inside
+        // shards seq[0] and seq[1] while seq[2] waits in the queue. Pick a seed whose first
+        // sample comes from seq[2], so the assembler waits for the queued shard. Dropping the
+        // loader then makes one reader take seq[2] after the stop flag is set while the other
+        // goes idle; the drop must still return.
+        let groups: Vec<(usize, Vec<usize>)> = (0..3).map(|k| (k, vec![k])).collect();
+        let seed = (0..1000u64)
+            .find(|&s| {
+                let (seq, order) = epoch_order(&groups, s, 0, 3, true);
+                order[0].0 == seq[2]
+            })
+            .unwrap();
+        let source = Arc::new(Gated::new(3, false));
+        let mut cfg = LoaderConfig::train(Task::Classification, 1, seed);
+        cfg.shuffle_buffer = 3;
+        cfg.workers = 2;
+        cfg.prefetch = 1;
+        let loader = Loader::start(source.clone(), &[0, 1, 2], cfg).unwrap();
+        let t0 = std::time::Instant::now();
+        while source.inside.load(Ordering::SeqCst) < 2 {
+            assert!(t0.elapsed().as_secs() < 20, "readers never started");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let (dropped_tx, dropped_rx) = bounded(1);
+        std::thread::spawn(move || {
+            drop(loader);
+            let _ = dropped_tx.send(());
+        });
+        std::thread::sleep(std::time::Duration::from_millis(200)); // the stop flag is set
+        source.release();
+        dropped_rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("dropping the loader hung");
+    }
+
+    #[test]
+    fn dropping_the_loader_mid_epoch_returns() {
+        let source: Arc<dyn ShardSource> = Arc::new(MemoryShards {
+            samples: toy_samples(60, 8),
+            shard_size: 4,
+        });
+        let all: Vec<usize> = (0..60).collect();
+        within_20s(move || {
+            for prefetch in [1, 3] {
+                let mut cfg = LoaderConfig::train(Task::Classification, 4, 1);
+                cfg.shuffle_buffer = 8;
+                cfg.prefetch = prefetch;
+                let mut l = Loader::start(source.clone(), &all, cfg).unwrap();
+                l.next_batch().unwrap();
+                drop(l); // with the batch channel full and shards in flight
+            }
+        });
+    }
+
+    #[test]
+    fn a_corrupt_shard_in_the_middle_is_an_error_not_a_hang() {
+        // An error and a panic (a decoder bug on corrupt bytes) in shard 3 of 6, 3 readers.
+        for panics in [false, true] {
+            let mut g = Gated::new(6, true);
+            if panics {
+                g.panic_at = Some(3);
+            } else {
+                g.fail_at = Some(3);
+            }
+            let mut cfg = LoaderConfig::eval(Task::Classification, 2);
+            cfg.workers = 3;
+            let mut l = Loader::start(Arc::new(g), &[0, 1, 2, 3, 4, 5], cfg).unwrap();
+            let (batches, err) = within_20s(move || {
+                let mut ok = 0;
+                loop {
+                    match l.next_batch() {
+                        Ok(_) => ok += 1,
+                        Err(e) => return (ok, e.to_string()),
+                    }
+                }
+            });
+            assert_eq!(batches, 1, "samples 0, 1 come before the bad shard: {err}");
+            let want = if panics {
+                "panicked while reading shard 3"
+            } else {
+                "shard.00003.mds"
+            };
+            assert!(err.contains(want), "{err}");
+        }
     }
 }

@@ -310,6 +310,10 @@ impl Observer for RunObserver<'_> {
 /// without device, I/O errors in the run directory.
 pub fn run(opts: &RunOptions) -> Result<RunMetrics, TrainError> {
     let started = Instant::now();
+    if !opts.backend.compiled_in() {
+        // Say so before reading the dataset (the error names the cargo feature to build with).
+        opts.backend.device()?;
+    }
     let (dataset, info) = open_dataset(&opts.dataset)?;
     if opts.task == Task::Pose && !variant_has_viewpoint(&info.variant) {
         tracing::warn!(
