@@ -7,11 +7,11 @@
 //! drawn uniformly for every object instead of per class, so only the tie to the class changes.
 
 use rand::Rng;
-use rand_chacha::ChaCha8Rng;
-use rand_chacha::rand_core::SeedableRng;
 use rand_distr::{Distribution, Normal};
 
 use shapenet_loader::Class;
+
+use crate::scene_sampler::keyed_rng;
 
 /// Standard deviation of the hue jitter around the reference hue.
 pub const HUE_SIGMA: f32 = 0.06;
@@ -39,8 +39,7 @@ pub fn hsv_to_rgb([h, s, v]: [f32; 3]) -> [f32; 3] {
 /// The ten per-class reference colours (HSV, each in `[0, 1]`) of a dataset seed, in class
 /// order. Stored in the manifest as `class_colors`.
 pub fn class_reference_colors(seed: u64) -> [[f32; 3]; Class::COUNT] {
-    let key = xxhash_rust::xxh3::xxh3_64_with_seed(b"class-colors", seed);
-    let mut rng = ChaCha8Rng::seed_from_u64(key);
+    let mut rng = keyed_rng(b"class-colors", seed);
     std::array::from_fn(|_| {
         let h: f32 = rng.random();
         let s: f32 = rng.random();
@@ -89,6 +88,8 @@ pub fn background_color<R: Rng + ?Sized>(rng: &mut R) -> ([f32; 3], [f32; 3]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand_chacha::ChaCha8Rng;
+    use rand_chacha::rand_core::SeedableRng;
 
     #[test]
     fn hsv_primaries() {

@@ -24,8 +24,6 @@ use std::time::Instant;
 
 use dtd_textures::TextureSource;
 use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
-use rand_chacha::rand_core::SeedableRng;
 use renderer::{MultiRenderer, RenderedImage, RendererConfig, StreamError, process_cpu_seconds};
 use serde::{Deserialize, Serialize};
 use shapenet_loader::{Class, Mesh, ModelKey, ModelSource};
@@ -38,7 +36,7 @@ use crate::mds::{Compression, Value};
 use crate::pose;
 use crate::sample::Sample;
 use crate::scene_sampler::{
-    AssetPool, AssetSplit, PoolModel, PoolTexture, SceneKind, SceneParams, sample_scene,
+    AssetPool, AssetSplit, PoolModel, PoolTexture, SceneKind, SceneParams, keyed_rng, sample_scene,
 };
 use crate::variant::Variant;
 
@@ -510,8 +508,7 @@ pub fn model_candidates(
         .filter(|k| k.split() == want)
         .collect();
     let tag = format!("models/{}/{:?}", class.synset(), split);
-    let mut rng =
-        ChaCha8Rng::seed_from_u64(xxhash_rust::xxh3::xxh3_64_with_seed(tag.as_bytes(), seed));
+    let mut rng = keyed_rng(tag.as_bytes(), seed);
     keys.shuffle(&mut rng);
     keys
 }
@@ -530,8 +527,7 @@ pub fn texture_candidates(
         .filter(|&i| textures.split(i) == want)
         .collect();
     let tag = format!("textures/{split:?}");
-    let mut rng =
-        ChaCha8Rng::seed_from_u64(xxhash_rust::xxh3::xxh3_64_with_seed(tag.as_bytes(), seed));
+    let mut rng = keyed_rng(tag.as_bytes(), seed);
     idx.shuffle(&mut rng);
     idx
 }

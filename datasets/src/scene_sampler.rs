@@ -400,9 +400,16 @@ pub struct SceneSample {
     pub meta: SampleMeta,
 }
 
+/// The dataset's one way to derive an RNG from the seed: ChaCha8 seeded with the xxh3 hash of
+/// `tag` keyed by `seed`, so every use (samples, class blocks, colours, asset order) gets an
+/// independent stream.
+pub(crate) fn keyed_rng(tag: &[u8], seed: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(xxhash_rust::xxh3::xxh3_64_with_seed(tag, seed))
+}
+
 /// The RNG stream of sample `index`: ChaCha8 keyed by the seed, stream number = index.
 pub fn sample_rng(seed: u64, index: u64) -> ChaCha8Rng {
-    let mut rng = ChaCha8Rng::seed_from_u64(xxhash_rust::xxh3::xxh3_64_with_seed(b"sample", seed));
+    let mut rng = keyed_rng(b"sample", seed);
     rng.set_stream(index);
     rng
 }
@@ -411,8 +418,7 @@ pub fn sample_rng(seed: u64, index: u64) -> ChaCha8Rng {
 /// drawn for the block `index / 10`, so every block of ten consecutive samples holds each class
 /// once.
 pub fn sample_class(seed: u64, index: u64) -> Class {
-    let mut rng =
-        ChaCha8Rng::seed_from_u64(xxhash_rust::xxh3::xxh3_64_with_seed(b"class-block", seed));
+    let mut rng = keyed_rng(b"class-block", seed);
     rng.set_stream(index / Class::COUNT as u64);
     let mut perm: [usize; Class::COUNT] = std::array::from_fn(|i| i);
     perm.shuffle(&mut rng);
