@@ -1074,7 +1074,9 @@ mod tests {
                     }
                 }
             });
-            assert_eq!(batches, 1, "samples 0, 1 come before the bad shard: {err}");
+            // Shards are read ahead, so the error may arrive before the batch of samples 0, 1
+            // is out; it never comes after a batch that needs shard 3.
+            assert!(batches <= 1, "{batches} batches before the error: {err}");
             let want = if panics {
                 "panicked while reading shard 3"
             } else {
