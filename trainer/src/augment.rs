@@ -23,6 +23,7 @@
 //! each cell, converted from millimetres to metres; a cell without valid pixels is 0 (ignored by
 //! loss and metrics).
 
+use datasets::color::hsv_to_rgb;
 use rand::Rng;
 
 use crate::color::hwc_srgb_to_normalised_chw_lab;
@@ -185,23 +186,6 @@ fn rgb_to_hsv(r: f32, g: f32, b: f32) -> (f32, f32, f32) {
     (h, s, max)
 }
 
-fn hsv_to_rgb(h: f32, s: f32, v: f32) -> [f32; 3] {
-    let h6 = h.rem_euclid(1.0) * 6.0;
-    let i = h6.floor();
-    let f = h6 - i;
-    let p = v * (1.0 - s);
-    let q = v * (1.0 - s * f);
-    let t = v * (1.0 - s * (1.0 - f));
-    match i as i32 % 6 {
-        0 => [v, t, p],
-        1 => [q, v, p],
-        2 => [p, v, t],
-        3 => [p, q, v],
-        4 => [t, p, v],
-        _ => [v, p, q],
-    }
-}
-
 /// Colour jitter on an HWC sRGB float image: brightness, contrast, saturation, hue.
 pub fn color_jitter<R: Rng + ?Sized>(img: &mut [f32], rng: &mut R) {
     let brightness: f32 = rng.random_range(0.6..1.4);
@@ -222,7 +206,7 @@ pub fn color_jitter<R: Rng + ?Sized>(img: &mut [f32], rng: &mut R) {
             *c = ((*c - g) * saturation + g).clamp(0.0, 1.0);
         }
         let (h, s, v) = rgb_to_hsv(p[0], p[1], p[2]);
-        let rgb = hsv_to_rgb(h + hue, s, v);
+        let rgb = hsv_to_rgb([h + hue, s, v]);
         p.copy_from_slice(&rgb);
     }
 }
