@@ -87,6 +87,48 @@ impl Class {
     }
 }
 
+/// A class name that is none of the ten (see [`Class::from_str`](std::str::FromStr)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown class {given:?}: expected one of {} (or its ShapeNet synset id, e.g. 02691156)", Class::names().join(", "))]
+pub struct UnknownClass {
+    /// What was given.
+    pub given: String,
+}
+
+impl Class {
+    /// The ten names in label order.
+    pub fn names() -> [&'static str; Class::COUNT] {
+        Class::ALL.map(Class::name)
+    }
+
+    /// The classes named in a comma-separated list (`airplane,car,chair`; names or synset ids,
+    /// case and surrounding spaces ignored), in label order, each once.
+    pub fn parse_list(list: &str) -> Result<Vec<Class>, UnknownClass> {
+        let mut classes = list
+            .split(',')
+            .map(str::parse)
+            .collect::<Result<Vec<Class>, _>>()?;
+        classes.sort();
+        classes.dedup();
+        Ok(classes)
+    }
+}
+
+impl std::str::FromStr for Class {
+    type Err = UnknownClass;
+
+    /// A class from its name (`chair`, any case) or synset id (`03001627`).
+    fn from_str(s: &str) -> Result<Class, UnknownClass> {
+        let t = s.trim();
+        Class::ALL
+            .into_iter()
+            .find(|c| c.name().eq_ignore_ascii_case(t) || c.synset() == t)
+            .ok_or_else(|| UnknownClass {
+                given: t.to_string(),
+            })
+    }
+}
+
 impl std::fmt::Display for Class {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
@@ -109,5 +151,26 @@ mod tests {
         s.dedup();
         assert_eq!(s.len(), 10);
         assert_eq!(Class::from_synset("00000000"), None);
+    }
+
+    #[test]
+    fn names_and_lists_parse() {
+        for c in Class::ALL {
+            assert_eq!(c.name().parse::<Class>(), Ok(c));
+            assert_eq!(c.synset().parse::<Class>(), Ok(c));
+            assert_eq!(c.name().to_uppercase().parse::<Class>(), Ok(c));
+        }
+        assert_eq!(
+            Class::parse_list("chair, airplane,car,chair"),
+            Ok(vec![Class::Airplane, Class::Car, Class::Chair])
+        );
+        let e = Class::parse_list("airplane,plane").unwrap_err();
+        assert_eq!(e.given, "plane");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("\"plane\"") && msg.contains("motorcycle"),
+            "{msg}"
+        );
+        assert!(Class::parse_list("").is_err());
     }
 }

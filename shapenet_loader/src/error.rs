@@ -112,17 +112,25 @@ pub enum ShapeNetError {
         /// The path given.
         path: PathBuf,
     },
-    /// A class's synset directory is missing.
-    #[error("{path}: missing directory of class {class} (expected synset folder {synset})", synset = class.synset())]
+    /// A requested class's synset directory is missing.
+    #[error(
+        "{path}: missing directory of class {class} (expected synset folder {synset}){}",
+        missing_class_hint(missing, present),
+        synset = class.synset()
+    )]
     MissingClass {
-        /// The class.
+        /// The (first) missing class.
         class: Class,
-        /// The expected directory.
+        /// Its expected directory.
         path: PathBuf,
+        /// Every requested class whose directory is missing, `class` first.
+        missing: Vec<Class>,
+        /// The classes whose synset directories are there, in label order.
+        present: Vec<Class>,
     },
     /// A class's synset directory holds no model with a readable OBJ file.
     #[error(
-        "{path}: no {class} models (expected MODEL/models/model_normalized.obj (v2) or MODEL/model.obj (v1) below it)"
+        "{path}: no {class} models (expected MODEL/models/model_normalized.obj (v2) or MODEL/model.obj (v1) below it); add models of this class or leave it out with --classes"
     )]
     EmptyClass {
         /// The class.
@@ -139,6 +147,31 @@ pub enum ShapeNetError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// The tail of a [`ShapeNetError::MissingClass`] message: the other missing classes and the
+/// `--classes` list that renders what is there.
+fn missing_class_hint(missing: &[Class], present: &[Class]) -> String {
+    let names = |cs: &[Class]| cs.iter().map(|c| c.name()).collect::<Vec<_>>();
+    let mut hint = String::new();
+    if missing.len() > 1 {
+        hint.push_str(&format!(
+            "; {} of the requested classes are missing: {}",
+            missing.len(),
+            names(missing).join(", ")
+        ));
+    }
+    if present.is_empty() {
+        hint.push_str(
+            "; the directory holds no class folder at all (ShapeNetCore synset folders such as 02691156/ for airplane)",
+        );
+    } else {
+        hint.push_str(&format!(
+            "; to render only the classes that are there, pass --classes {}",
+            names(present).join(",")
+        ));
+    }
+    hint
 }
 
 /// Why exporting models as OBJ files failed.

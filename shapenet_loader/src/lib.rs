@@ -19,7 +19,7 @@ pub mod source;
 pub mod split;
 pub mod stretch;
 
-pub use class::Class;
+pub use class::{Class, UnknownClass};
 pub use error::{ExportError, ModelError, ShapeNetError};
 pub use export::{ExportSummary, Layout, export_shapenet};
 pub use mesh::{Mesh, MeshDefect};

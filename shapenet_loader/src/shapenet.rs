@@ -2,7 +2,8 @@
 //!
 //! Input: the ShapeNetCore root, holding one folder per synset (`02691156/` ...), each with one
 //! folder per model containing `models/model_normalized.obj` (v2) or `model.obj` (v1); the layout
-//! is detected per model. Output: the sorted model keys of the ten classes and their meshes
+//! is detected per model. Output: the sorted model keys of the ten classes (or of the classes
+//! chosen with [`ShapeNet::open_classes`], for a download of a few synsets) and their meshes
 //! (see [`crate::obj`] for parsing, frame and normalisation), optionally cached on disk.
 //! Model folders without an OBJ file are listed in [`ShapeNet::skipped`]; models that fail to
 //! parse surface as [`ModelError`]s from [`ModelSource::load`] so a render can skip and report
@@ -50,21 +51,42 @@ impl ShapeNet {
     /// Errors when `dir` is not a directory, a class folder is missing, or a class folder holds
     /// no model with an OBJ file.
     pub fn open(dir: &Path, options: LoadOptions) -> Result<ShapeNet, ShapeNetError> {
+        ShapeNet::open_classes(dir, options, &Class::ALL)
+    }
+
+    /// Opens `dir` and lists the models of `classes` only; other class folders may be missing
+    /// and are not read. [`ModelSource::models`] of any other class is empty.
+    ///
+    /// Errors when `dir` is not a directory, the folder of a requested class is missing (the
+    /// error lists every missing one and the classes that are present), or a requested class
+    /// folder holds no model with an OBJ file.
+    pub fn open_classes(
+        dir: &Path,
+        options: LoadOptions,
+        classes: &[Class],
+    ) -> Result<ShapeNet, ShapeNetError> {
         if !dir.is_dir() {
             return Err(ShapeNetError::NotADirectory {
                 path: dir.to_path_buf(),
             });
         }
+        let mut classes = classes.to_vec();
+        classes.sort();
+        classes.dedup();
+        let has_folder = |c: &Class| dir.join(c.synset()).is_dir();
+        let missing: Vec<Class> = classes.iter().copied().filter(|c| !has_folder(c)).collect();
+        if let Some(&class) = missing.first() {
+            return Err(ShapeNetError::MissingClass {
+                class,
+                path: dir.join(class.synset()),
+                missing,
+                present: Class::ALL.into_iter().filter(has_folder).collect(),
+            });
+        }
         let mut models = BTreeMap::new();
         let mut skipped = Vec::new();
-        for class in Class::ALL {
+        for class in classes {
             let class_dir = dir.join(class.synset());
-            if !class_dir.is_dir() {
-                return Err(ShapeNetError::MissingClass {
-                    class,
-                    path: class_dir,
-                });
-            }
             let entries = std::fs::read_dir(&class_dir).map_err(|source| ShapeNetError::Io {
                 path: class_dir.clone(),
                 source,

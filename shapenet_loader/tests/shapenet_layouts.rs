@@ -113,6 +113,11 @@ fn directory_errors_name_the_path() {
         "{e}"
     );
     assert!(e.to_string().contains(&lamp.display().to_string()), "{e}");
+    assert!(
+        e.to_string()
+            .contains("--classes airplane,bench,cabinet,car,chair,sofa"),
+        "{e}"
+    );
 
     std::fs::create_dir_all(lamp.join("empty_model")).unwrap();
     let e = ShapeNet::open(dir.path(), LoadOptions::default()).unwrap_err();
@@ -127,6 +132,75 @@ fn directory_errors_name_the_path() {
         "{e}"
     );
     assert!(e.to_string().contains(&lamp.display().to_string()), "{e}");
+}
+
+#[test]
+fn a_few_synsets_open_with_the_classes_that_are_there() {
+    let dir = tempfile::tempdir().unwrap();
+    export(dir.path(), 2, Layout::V2);
+    let chosen = [Class::Airplane, Class::Car, Class::Chair];
+    for class in Class::ALL.into_iter().filter(|c| !chosen.contains(c)) {
+        std::fs::remove_dir_all(dir.path().join(class.synset())).unwrap();
+    }
+
+    // All ten: the error lists every missing class and the --classes that would work.
+    let e = ShapeNet::open(dir.path(), LoadOptions::default()).unwrap_err();
+    let ShapeNetError::MissingClass {
+        class,
+        missing,
+        present,
+        ..
+    } = &e
+    else {
+        panic!("expected MissingClass, got {e}");
+    };
+    assert_eq!(*class, Class::Bench);
+    assert_eq!(missing.len(), 7);
+    assert_eq!(present, &chosen);
+    let msg = e.to_string();
+    assert!(
+        msg.contains("7 of the requested classes are missing"),
+        "{msg}"
+    );
+    assert!(msg.contains("--classes airplane,car,chair"), "{msg}");
+
+    // The three present classes, in any order and with repeats: only they are listed.
+    let sn = ShapeNet::open_classes(
+        dir.path(),
+        LoadOptions::default(),
+        &[Class::Chair, Class::Airplane, Class::Car, Class::Chair],
+    )
+    .unwrap();
+    assert_eq!(sn.len(), 6);
+    for class in Class::ALL {
+        let want = if chosen.contains(&class) { 2 } else { 0 };
+        assert_eq!(sn.models(class).len(), want, "{class}");
+    }
+    let key = &sn.models(Class::Car)[0];
+    assert!(sn.load(key).unwrap().triangle_count() > 0);
+
+    // A requested class that is not there names itself.
+    let e = ShapeNet::open_classes(
+        dir.path(),
+        LoadOptions::default(),
+        &[Class::Car, Class::Lamp],
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ShapeNetError::MissingClass {
+                class: Class::Lamp,
+                ..
+            }
+        ),
+        "{e}"
+    );
+
+    // An empty root says it holds no class folder at all.
+    let empty = tempfile::tempdir().unwrap();
+    let e = ShapeNet::open(empty.path(), LoadOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("no class folder at all"), "{e}");
 }
 
 #[test]
