@@ -23,6 +23,7 @@ pub mod adapter;
 pub mod config;
 pub mod cpu_time;
 pub mod error;
+pub mod gpu_presence;
 mod gpu_types;
 pub mod multi;
 mod pool;
@@ -35,6 +36,7 @@ pub use adapter::{AdapterSummary, list_adapters};
 pub use config::{Antialias, RendererConfig};
 pub use cpu_time::process_cpu_seconds;
 pub use error::{RenderError, StreamError};
+pub use gpu_presence::check_software_fallback;
 pub use multi::MultiRenderer;
 pub use renderer::{MAX_OBJECTS_PER_SCENE, RenderStats, Renderer};
 pub use scene::{

@@ -46,6 +46,13 @@ enum Command {
     },
     /// Print counts, class/pose histograms and depth range; optionally write a contact sheet.
     Inspect(InspectArgs),
+    /// List the wgpu adapters (the one `render` picks first) and warn when an NVIDIA GPU is
+    /// present but Vulkan offers only the software rasterizer.
+    Adapters {
+        /// Print JSON (`adapters`, `picked`, `warning`) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -208,8 +215,50 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Some(Command::Inspect(args)) => run_inspect(args),
+        Some(Command::Adapters { json }) => run_adapters(json),
         None => run_render(cli.render),
     }
+}
+
+fn run_adapters(json: bool) -> Result<()> {
+    let adapters = renderer::list_adapters();
+    // The order `render` prefers without --adapter: real GPUs before software adapters.
+    let rank = |a: &renderer::AdapterSummary| match a.device_type.as_str() {
+        "DiscreteGpu" => 0,
+        "IntegratedGpu" => 1,
+        "VirtualGpu" => 2,
+        "Cpu" => 3,
+        _ => 4,
+    };
+    let picked = adapters
+        .iter()
+        .enumerate()
+        .min_by_key(|(i, a)| (rank(a), *i))
+        .map(|(_, a)| a);
+    let warning = renderer::check_software_fallback();
+    if json {
+        let value = serde_json::json!({
+            "adapters": adapters,
+            "picked": picked,
+            "warning": warning,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).context("serialising the adapter list")?
+        );
+        return Ok(());
+    }
+    if adapters.is_empty() {
+        println!("no wgpu adapter found (install a Vulkan driver, or mesa-vulkan-drivers)");
+    }
+    for a in &adapters {
+        let mark = if Some(a) == picked { "*" } else { " " };
+        println!("{mark} {a}");
+    }
+    if let Some(why) = &warning {
+        print_gpu_warning(why);
+    }
+    Ok(())
 }
 
 fn run_inspect(args: InspectArgs) -> Result<()> {
@@ -290,6 +339,9 @@ fn run_render(a: RenderArgs) -> Result<()> {
         None => Box::new(dtd_textures::ProceduralTextures::new(a.procedural_textures)),
     };
 
+    if a.adapter.is_none() {
+        warn_if_gpu_unused();
+    }
     let bar = progress_bar();
     let on_progress = |p: RenderProgress| {
         if bar.length() != Some(p.total as u64) {
@@ -320,6 +372,19 @@ fn run_render(a: RenderArgs) -> Result<()> {
             .with_context(|| format!("writing --summary-json {}", path.display()))?;
     }
     Ok(())
+}
+
+/// Warns loudly on stderr when Vulkan offers only the software rasterizer on a machine that has
+/// an NVIDIA GPU (missing ICD, container without the `graphics` driver capability, ...).
+fn warn_if_gpu_unused() {
+    if let Some(why) = renderer::check_software_fallback() {
+        print_gpu_warning(&why);
+    }
+}
+
+fn print_gpu_warning(why: &str) {
+    let rule = "!".repeat(78);
+    eprintln!("{rule}\nrender: WARNING: NVIDIA GPU NOT USED\nrender: {why}\n{rule}");
 }
 
 fn progress_bar() -> ProgressBar {
