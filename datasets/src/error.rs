@@ -4,7 +4,10 @@
 
 use std::path::PathBuf;
 
+use shapenet_loader::Class;
+
 use crate::mds::MdsError;
+use crate::scene_sampler::AssetSplit;
 
 /// Errors of dataset reading, writing and planning.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +76,27 @@ pub enum DatasetError {
     /// A scene could not be sampled (no usable models/textures for a class or split).
     #[error("scene sampling: {0}")]
     Sampler(#[from] crate::scene_sampler::SamplerError),
+    /// A rendered class has no usable model on one side of the 80/20 model split.
+    #[error(
+        "class {class}: {}: {found} found, {train} on the train side and {held} held out by the stable 80/20 model split (usable after loading: {usable_train} train-side, {usable_held} held-out); train images need at least 1 usable train-side model and val/test images at least 1 usable held-out model, so a class needs about 5 models or more; add models of this class or leave it out with --classes",
+        if *short == AssetSplit::Held { "too few models for a held-out split" } else { "no usable model for the train split" }
+    )]
+    TooFewModels {
+        /// The class.
+        class: Class,
+        /// Models the source lists for the class.
+        found: usize,
+        /// Of those, on the train side of the model split.
+        train: usize,
+        /// Of those, held out (used only for val and test).
+        held: usize,
+        /// Train-side models that loaded (skipped ones are reported separately).
+        usable_train: usize,
+        /// Held-out models that loaded.
+        usable_held: usize,
+        /// The first side without a usable model.
+        short: AssetSplit,
+    },
 }
 
 impl DatasetError {

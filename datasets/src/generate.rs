@@ -91,6 +91,9 @@ pub struct RenderJob {
     /// Renderer devices fed in parallel ([`MultiRenderer`] lanes); 0: automatic (2 on a CPU
     /// adapter such as lavapipe, 1 on a GPU). The images do not depend on it.
     pub lanes: usize,
+    /// The classes rendered (default: all ten; order and repeats do not matter). Labels keep
+    /// the ten-class ids, the class balance is over these, the manifest records them.
+    pub classes: Vec<Class>,
 }
 
 impl RenderJob {
@@ -113,7 +116,16 @@ impl RenderJob {
             texture_size: DEFAULT_TEXTURE_SIZE,
             batch: None,
             lanes: 0,
+            classes: Class::ALL.to_vec(),
         }
+    }
+
+    /// The rendered classes in label order, each once.
+    pub fn classes(&self) -> Vec<Class> {
+        let mut classes = self.classes.clone();
+        classes.sort();
+        classes.dedup();
+        classes
     }
 
     /// Image side in pixels.
@@ -140,6 +152,7 @@ impl RenderJob {
     pub fn scene_params(&self) -> SceneParams {
         let mut p = SceneParams::new(self.variant, self.scene, self.seed);
         p.objects = self.objects_per_image();
+        p.classes = self.classes();
         p
     }
 
@@ -156,6 +169,13 @@ impl RenderJob {
         };
         if self.count == 0 {
             return bad("--count", "0".into(), "at least 1");
+        }
+        if self.classes.is_empty() {
+            return bad(
+                "--classes",
+                "(empty)".into(),
+                &format!("at least one of {}", Class::names().join(", ")),
+            );
         }
         let res = self.resolution();
         if !(8..=4096).contains(&res) {
@@ -239,6 +259,7 @@ impl RenderJob {
             splits: plan.counts().into(),
             resolution: [res, res],
             objects_per_image: self.objects_per_image(),
+            classes: self.classes(),
             shard_size: self.shard_size,
             compression: self.compression.map(|c| c.to_string()),
             assets: Assets {
@@ -570,7 +591,7 @@ fn build_pool(
 ) -> Result<AssetPool, DatasetError> {
     let mut pool = AssetPool::new();
     for &split in splits {
-        for class in Class::ALL {
+        for class in job.classes() {
             let candidates = model_candidates(models, class, split, job.seed);
             let (loaded, failed) =
                 load_first(&candidates, job.models_per_class, |k| models.load(k));
@@ -789,13 +810,55 @@ fn prepare(
         summary,
     )?;
     let counts = plan.counts();
-    if counts[0] > 0 {
-        pool.check(AssetSplit::Train, job.variant.texture)?;
-    }
-    if counts[1] + counts[2] > 0 {
-        pool.check(AssetSplit::Held, job.variant.texture)?;
+    let needed: Vec<AssetSplit> = [
+        (counts[0] > 0, AssetSplit::Train),
+        (counts[1] + counts[2] > 0, AssetSplit::Held),
+    ]
+    .into_iter()
+    .filter_map(|(used, split)| used.then_some(split))
+    .collect();
+    check_class_models(job, &needed, models, &pool)?;
+    for split in needed {
+        pool.check(split, job.variant.texture, &job.classes())?;
     }
     Ok((renderer, pool))
+}
+
+/// Checks that every rendered class has a usable model on each side of the model split the
+/// plan uses, else says how many models the class has, how they fall on the 80/20 split, and
+/// what each split needs.
+fn check_class_models(
+    job: &RenderJob,
+    needed: &[AssetSplit],
+    models: &dyn ModelSource,
+    pool: &AssetPool,
+) -> Result<(), DatasetError> {
+    for class in job.classes() {
+        let short: Vec<AssetSplit> = needed
+            .iter()
+            .copied()
+            .filter(|&split| pool.models(class, split).is_empty())
+            .collect();
+        if short.is_empty() {
+            continue;
+        }
+        let keys = models.models(class);
+        let train = keys
+            .iter()
+            .filter(|k| k.split() == shapenet_loader::Split::Train)
+            .count();
+        let usable = |split| pool.models(class, split).len();
+        return Err(DatasetError::TooFewModels {
+            class,
+            found: keys.len(),
+            train,
+            held: keys.len() - train,
+            usable_train: usable(AssetSplit::Train),
+            usable_held: usable(AssetSplit::Held),
+            short: short[0],
+        });
+    }
+    Ok(())
 }
 
 /// Samples, renders and labels the given shards, handing each finished shard's samples (in

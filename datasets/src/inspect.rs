@@ -146,6 +146,16 @@ impl fmt::Display for InspectReport {
             m.assets.textures.fingerprint,
             m.pose_threshold_rad
         )?;
+        if m.classes.len() < Class::COUNT {
+            let names: Vec<&str> = m.classes.iter().map(|c| c.name()).collect();
+            writeln!(
+                f,
+                "classes: {} ({} of {}, labels keep the ten-class ids)",
+                names.join(", "),
+                m.classes.len(),
+                Class::COUNT
+            )?;
+        }
         for (split, st) in &self.splits {
             writeln!(
                 f,
@@ -160,8 +170,11 @@ impl fmt::Display for InspectReport {
                 }
             };
             write!(f, "  class:")?;
+            // The dataset's classes, plus any other label found (a damaged dataset).
             for (c, &n) in Class::ALL.iter().zip(&st.classes) {
-                write!(f, " {}={} ({:.1}%)", c.name(), n, pct(n))?;
+                if m.classes.contains(c) || n > 0 {
+                    write!(f, " {}={} ({:.1}%)", c.name(), n, pct(n))?;
+                }
             }
             writeln!(f)?;
             write!(f, "  pose: ")?;

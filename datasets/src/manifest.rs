@@ -8,9 +8,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use shapenet_loader::Class;
 
 use crate::error::DatasetError;
 use crate::mds::write_atomic;
+
+fn all_classes() -> Vec<Class> {
+    Class::ALL.to_vec()
+}
 
 /// File name of the manifest in a dataset directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -80,6 +85,10 @@ pub struct Manifest {
     pub resolution: [u32; 2],
     /// Objects per image.
     pub objects_per_image: usize,
+    /// The classes present (label order; labels keep the ten-class ids). Manifests written
+    /// before `--classes` existed have all ten.
+    #[serde(default = "all_classes")]
+    pub classes: Vec<Class>,
     /// Samples per shard.
     pub shard_size: usize,
     /// `zstd:LEVEL`, or `None` for uncompressed shards.
@@ -141,6 +150,7 @@ mod tests {
             splits: SplitSizes::from([850, 75, 75]),
             resolution: [128, 128],
             objects_per_image: 4,
+            classes: vec![Class::Car],
             shard_size: 512,
             compression: Some("zstd:3".into()),
             assets: Assets {
@@ -180,6 +190,22 @@ mod tests {
         // deterministic: the same manifest gives the same bytes
         assert_eq!(m.to_json(), manifest().to_json());
         assert!(!tmp.path().join("manifest.json.tmp").exists());
+    }
+
+    #[test]
+    fn manifests_without_classes_read_as_all_ten() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut m = manifest();
+        m.classes = Class::ALL.to_vec();
+        let mut json = serde_json::to_value(&m).unwrap();
+        json.as_object_mut().unwrap().remove("classes");
+        std::fs::write(tmp.path().join(MANIFEST_FILE), json.to_string()).unwrap();
+        assert_eq!(Manifest::read(tmp.path()).unwrap(), m);
+        assert!(
+            manifest()
+                .to_json()
+                .contains("\"classes\": [\n    \"car\"\n  ]")
+        );
     }
 
     #[test]

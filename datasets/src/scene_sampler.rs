@@ -224,10 +224,18 @@ impl AssetPool {
         &self.textures[split.slot()]
     }
 
-    /// Checks that every class has models in `split` and, when `textures` is set, that the split
-    /// has textures.
-    pub fn check(&self, split: AssetSplit, textures: bool) -> Result<(), SamplerError> {
-        for class in Class::ALL {
+    /// Checks that every class of `classes` has models in `split` and, when `textures` is set,
+    /// that the split has textures.
+    pub fn check(
+        &self,
+        split: AssetSplit,
+        textures: bool,
+        classes: &[Class],
+    ) -> Result<(), SamplerError> {
+        if classes.is_empty() {
+            return Err(SamplerError::NoClasses);
+        }
+        for &class in classes {
             if self.models(class, split).is_empty() {
                 return Err(SamplerError::NoModels { class, split });
             }
@@ -261,6 +269,9 @@ pub enum SamplerError {
     /// More objects per image than labels can tell apart.
     #[error("{0} objects per image: expected 1..=255")]
     Objects(usize),
+    /// The list of classes to draw from is empty.
+    #[error("no classes to draw objects from: expected at least one")]
+    NoClasses,
 }
 
 /// Everything a sample depends on apart from its index and the asset pool.
@@ -280,6 +291,14 @@ pub struct SceneParams {
     pub class_colors: [[f32; 3]; Class::COUNT],
     /// Pose threshold in radians ([`pose::pose_threshold`]).
     pub pose_threshold: f32,
+    /// The classes objects are drawn from, in label order (default: all ten). Labels keep the
+    /// ten-class ids; the class balance is over these.
+    #[serde(default = "all_classes")]
+    pub classes: Vec<Class>,
+}
+
+fn all_classes() -> Vec<Class> {
+    Class::ALL.to_vec()
 }
 
 impl SceneParams {
@@ -294,6 +313,7 @@ impl SceneParams {
             aspect: 1.0,
             class_colors: color::class_reference_colors(seed),
             pose_threshold: pose::pose_threshold(),
+            classes: all_classes(),
         }
     }
 }
@@ -418,11 +438,23 @@ pub fn sample_rng(seed: u64, index: u64) -> ChaCha8Rng {
 /// drawn for the block `index / 10`, so every block of ten consecutive samples holds each class
 /// once.
 pub fn sample_class(seed: u64, index: u64) -> Class {
+    sample_class_among(seed, index, &Class::ALL).unwrap_or(Class::Airplane)
+}
+
+/// Class of sample `index` among `classes` (label order; `None` when empty): position
+/// `index % n` of a random permutation of the `n` classes drawn for the block `index / n`, so
+/// every block of `n` consecutive samples holds each class once. With all ten classes it is
+/// [`sample_class`].
+pub fn sample_class_among(seed: u64, index: u64, classes: &[Class]) -> Option<Class> {
+    let n = classes.len() as u64;
+    if n == 0 {
+        return None;
+    }
     let mut rng = keyed_rng(b"class-block", seed);
-    rng.set_stream(index / Class::COUNT as u64);
-    let mut perm: [usize; Class::COUNT] = std::array::from_fn(|i| i);
+    rng.set_stream(index / n);
+    let mut perm: Vec<usize> = (0..classes.len()).collect();
     perm.shuffle(&mut rng);
-    Class::ALL[perm[(index % Class::COUNT as u64) as usize]]
+    Some(classes[perm[(index % n) as usize]])
 }
 
 /// Object rotation (object to world): the V rotation (a rotation vector) after the canonical
@@ -461,7 +493,8 @@ pub fn sample_scene(
     if objects == 0 || objects > renderer::MAX_OBJECTS_PER_SCENE {
         return Err(SamplerError::Objects(objects));
     }
-    pool.check(asset_split, params.variant.texture)?;
+    let classes = params.classes.as_slice();
+    pool.check(asset_split, params.variant.texture, classes)?;
     let variant = params.variant;
     let mut rng = sample_rng(params.seed, index);
     let camera = Camera::paper_default();
@@ -499,9 +532,9 @@ pub fn sample_scene(
     }
     for k in 0..objects {
         let class = if k == 0 {
-            sample_class(params.seed, index)
+            sample_class_among(params.seed, index, classes).ok_or(SamplerError::NoClasses)?
         } else {
-            Class::ALL[rng.random_range(0..Class::COUNT)]
+            classes[rng.random_range(0..classes.len())]
         };
         let models = pool.models(class, asset_split);
         let model = &models[rng.random_range(0..models.len())];
@@ -776,6 +809,76 @@ mod tests {
                     .starts_with("t1/")
             );
         }
+    }
+
+    #[test]
+    fn chosen_classes_are_balanced_keep_their_ids_and_all_ten_match_sample_class() {
+        // The ten-class draw is unchanged: the former fixed-array implementation.
+        let old = |seed: u64, index: u64| {
+            let mut rng = keyed_rng(b"class-block", seed);
+            rng.set_stream(index / 10);
+            let mut perm: [usize; 10] = std::array::from_fn(|i| i);
+            perm.shuffle(&mut rng);
+            Class::ALL[perm[(index % 10) as usize]]
+        };
+        for i in 0..500 {
+            assert_eq!(sample_class_among(7, i, &Class::ALL), Some(old(7, i)));
+        }
+        let chosen = [Class::Airplane, Class::Car, Class::Chair];
+        let mut counts = [0usize; 10];
+        for block in 0..300u64 {
+            let mut seen: Vec<Class> = (0..3)
+                .map(|k| sample_class_among(5, 3 * block + k, &chosen).unwrap())
+                .collect();
+            seen.sort();
+            assert_eq!(seen, chosen, "block {block}");
+            for c in seen {
+                counts[c.index()] += 1;
+            }
+        }
+        assert_eq!(counts, [300, 0, 0, 300, 300, 0, 0, 0, 0, 0]);
+        assert_eq!(sample_class_among(5, 0, &[]), None);
+
+        // Scenes: every object of a multi-object scene is of a chosen class, labels are the
+        // ten-class ids.
+        let pool = fake_pool();
+        let mut p = SceneParams::new(Variant::PLAIN, SceneKind::Multi, 2);
+        p.classes = chosen.to_vec();
+        for i in 0..60 {
+            let s = sample_scene(&p, &pool, AssetSplit::Train, "train", i).unwrap();
+            assert!(chosen.iter().any(|c| c.index() == s.class), "{}", s.class);
+            for o in &s.meta.objects {
+                let c = Class::from_index(o.class).unwrap();
+                assert!(chosen.contains(&c), "{c}");
+                assert_eq!(o.class_id as usize, o.class + 1);
+            }
+        }
+        // A pool without models of a chosen class fails the check naming it; other classes do
+        // not matter.
+        let mut partial = AssetPool::new();
+        for m in pool.models(Class::Car, AssetSplit::Train) {
+            partial.push_model(AssetSplit::Train, m.clone());
+        }
+        assert!(
+            partial
+                .check(AssetSplit::Train, false, &[Class::Car])
+                .is_ok()
+        );
+        let e = partial
+            .check(AssetSplit::Train, false, &[Class::Car, Class::Chair])
+            .unwrap_err();
+        assert_eq!(
+            e,
+            SamplerError::NoModels {
+                class: Class::Chair,
+                split: AssetSplit::Train
+            }
+        );
+        p.classes.clear();
+        assert_eq!(
+            sample_scene(&p, &pool, AssetSplit::Train, "train", 0).unwrap_err(),
+            SamplerError::NoClasses
+        );
     }
 
     #[test]

@@ -55,6 +55,42 @@ impl std::fmt::Display for AdapterSummary {
     }
 }
 
+/// `XDG_RUNTIME_DIR` value of [`window_system_probe_fix`]: absolute, so libwayland accepts it,
+/// and never created, so no Wayland socket is found there and nothing is written to it.
+pub const HEADLESS_XDG_RUNTIME_DIR: &str = "/nonexistent/ssl-utility-headless";
+
+/// The environment variable a headless program should set, before anything else runs, so that
+/// the Vulkan loader's window-system probing does not print
+/// `error: XDG_RUNTIME_DIR is invalid or not set in the environment.`; `None` when nothing
+/// needs to change.
+///
+/// Where the line comes from: wgpu enables every window-system surface extension the driver
+/// offers (`VK_KHR_wayland_surface` among them; wgpu 30 has no option to leave them out, and its
+/// instance callback must not remove extensions). Mesa's implicit `VK_LAYER_MESA_device_select`
+/// layer sees the Wayland extension and, on every `vkEnumeratePhysicalDevices`, asks the
+/// Wayland compositor which GPU it uses: `wl_display_connect(NULL)`, which prints that line
+/// when `XDG_RUNTIME_DIR` is unset. The render itself is unaffected.
+///
+/// The fix: when `XDG_RUNTIME_DIR` is unset or not an absolute path, and no Wayland connection
+/// is configured (`WAYLAND_SOCKET` unset, `WAYLAND_DISPLAY` not an absolute path), it returns
+/// `("XDG_RUNTIME_DIR", HEADLESS_XDG_RUNTIME_DIR)`. With that set, libwayland looks for a socket
+/// there, finds none and fails silently; the layer goes on to its next probe and picks the same
+/// device as before. An existing setting is never changed. Setting it is the caller's job
+/// (`std::env::set_var` at the start of `main`, before any other thread exists), because
+/// changing the environment of a running multi-threaded process is not safe.
+pub fn window_system_probe_fix() -> Option<(&'static str, &'static str)> {
+    let absolute = |name: &str| {
+        std::env::var_os(name).is_some_and(|v| v.as_encoded_bytes().first() == Some(&b'/'))
+    };
+    if absolute("XDG_RUNTIME_DIR")
+        || std::env::var_os("WAYLAND_SOCKET").is_some()
+        || absolute("WAYLAND_DISPLAY")
+    {
+        return None;
+    }
+    Some(("XDG_RUNTIME_DIR", HEADLESS_XDG_RUNTIME_DIR))
+}
+
 pub(crate) fn new_instance() -> wgpu::Instance {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
     desc.backends = wgpu::Backends::all();

@@ -120,6 +120,10 @@ struct RenderArgs {
     /// ShapeNetCore directory (v1 or v2); default: embedded procedural meshes.
     #[arg(long, value_name = "DIR")]
     shapenet: Option<PathBuf>,
+    /// Render only these classes, comma-separated (e.g. `airplane,car,chair`; default all ten).
+    /// Labels keep the ten-class ids; with --shapenet only their folders must exist.
+    #[arg(long, value_name = "LIST", value_parser = parse_classes)]
+    classes: Option<Classes>,
     /// Cache directory for parsed, simplified ShapeNet meshes.
     #[arg(long, value_name = "DIR")]
     mesh_cache: Option<PathBuf>,
@@ -165,11 +169,21 @@ fn parse_compression(s: &str) -> Result<CompressionArg, String> {
         .map_err(|e| format!("{e} (expected zstd:LEVEL such as zstd:3, or none)"))
 }
 
+#[derive(Debug, Clone)]
+struct Classes(Vec<shapenet_loader::Class>);
+
+fn parse_classes(s: &str) -> Result<Classes, String> {
+    shapenet_loader::Class::parse_list(s)
+        .map(Classes)
+        .map_err(|e| e.to_string())
+}
+
 fn parse_split(s: &str) -> Result<Split, String> {
     s.parse::<Split>().map_err(|e| e.to_string())
 }
 
 fn main() -> ExitCode {
+    let quieted = quiet_window_system_probe();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -177,7 +191,11 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(log_colour())
         .init();
+    if let Some(dir) = quieted {
+        tracing::debug!("XDG_RUNTIME_DIR was unset: set to {dir} to keep Vulkan layers quiet");
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -185,6 +203,31 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Keeps the Vulkan layers' window-system probing from printing `error: XDG_RUNTIME_DIR is
+/// invalid or not set` on headless machines (see
+/// [`renderer::adapter::window_system_probe_fix`]). Returns the value set, if any.
+#[allow(unsafe_code)]
+fn quiet_window_system_probe() -> Option<&'static str> {
+    let (name, value) = renderer::adapter::window_system_probe_fix()?;
+    // SAFETY: called as the first statement of `main`: no other thread exists yet that could
+    // read or write the environment at the same time.
+    unsafe { std::env::set_var(name, value) };
+    Some(value)
+}
+
+/// Whether log lines on stderr get ANSI colours: only when stderr is a terminal, and never when
+/// `NO_COLOR` is set to a non-empty value (<https://no-color.org>).
+fn log_colour() -> bool {
+    colour_wanted(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    )
+}
+
+fn colour_wanted(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// The error and its causes joined by `: `, skipping causes whose text the message already
@@ -300,6 +343,9 @@ fn run_render(a: RenderArgs) -> Result<()> {
     job.texture_size = a.texture_size;
     job.batch = a.batch;
     job.lanes = a.lanes;
+    if let Some(Classes(classes)) = &a.classes {
+        job.classes = classes.clone();
+    }
 
     // Folders and images found unusable while opening the libraries, reported with the rest.
     let mut open_skipped_models = Vec::new();
@@ -310,7 +356,7 @@ fn run_render(a: RenderArgs) -> Result<()> {
                 cache_dir: a.mesh_cache.clone(),
                 ..Default::default()
             };
-            let shapenet = shapenet_loader::ShapeNet::open(dir, opts)
+            let shapenet = shapenet_loader::ShapeNet::open_classes(dir, opts, &job.classes())
                 .with_context(|| format!("opening --shapenet {}", dir.display()))?;
             for s in shapenet.skipped() {
                 open_skipped_models.push(SkippedAsset {
@@ -415,6 +461,16 @@ fn print_summary(job: &RenderJob, out: &Path, s: &RenderSummary) {
         "dataset splits: train {}, val {}, test {}",
         plan_counts[0], plan_counts[1], plan_counts[2]
     );
+    let classes = job.classes();
+    if classes.len() < shapenet_loader::Class::COUNT {
+        let names: Vec<&str> = classes.iter().map(|c| c.name()).collect();
+        println!(
+            "classes: {} ({} of {}, labels keep the ten-class ids)",
+            names.join(", "),
+            classes.len(),
+            shapenet_loader::Class::COUNT
+        );
+    }
     println!(
         "rendered this run: train {}, val {}, test {} ({} shard(s) written, {} already complete)",
         s.rendered[0], s.rendered[1], s.rendered[2], s.shards_written, s.shards_already_complete
@@ -463,5 +519,20 @@ fn print_summary(job: &RenderJob, out: &Path, s: &RenderSummary) {
         println!("dataset complete: index.json written for train, val, test");
     } else if let Some(note) = &s.merge_note {
         println!("not merged yet: {note}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colour_wanted;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(colour_wanted(true, None));
+        assert!(colour_wanted(true, Some(OsStr::new(""))));
+        assert!(!colour_wanted(true, Some(OsStr::new("1"))));
+        assert!(!colour_wanted(false, None));
+        assert!(!colour_wanted(false, Some(OsStr::new("1"))));
     }
 }

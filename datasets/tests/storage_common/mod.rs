@@ -61,6 +61,7 @@ pub fn manifest(
         splits: SplitSizes::from(datasets::split_counts(count)),
         resolution: [w, h],
         objects_per_image: 1,
+        classes: shapenet_loader::Class::ALL.to_vec(),
         shard_size,
         compression: compression.map(|c| c.to_string()),
         assets: Assets {
