@@ -39,16 +39,9 @@ else
     BATCH=${BATCH:-}
 fi
 
-have_vulkan_icd() {
-    compgen -G "/usr/share/vulkan/icd.d/*.json" >/dev/null || compgen -G "/etc/vulkan/icd.d/*.json" >/dev/null
-}
-if ! have_vulkan_icd; then
-    echo "quickstart: no Vulkan driver found; installing mesa-vulkan-drivers (software renderer)"
-    sudo_cmd=()
-    [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-    "${sudo_cmd[@]}" apt-get update -q
-    "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends mesa-vulkan-drivers libvulkan1
-fi
+source scripts/setup.sh
+ensure_vulkan_driver
+quiet_window_system_probe # also for `train --backend wgpu`
 
 features=()
 case "$BACKEND" in

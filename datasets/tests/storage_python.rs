@@ -1,7 +1,8 @@
 //! The Python reader (`tools/python/read_mds.py`, numpy + zstandard) against the Rust reader.
 //!
-//! Needs `python3` with `numpy` and `zstandard` (`pip install numpy zstandard`); CI installs them.
-//! Missing Python is a test failure, not a skip.
+//! Needs Python 3 with `numpy` and `zstandard`: the project venv `.venv/` that
+//! `scripts/test.sh` creates (used when it exists), else `python3` on the PATH. Missing Python
+//! is a test failure, not a skip.
 
 mod storage_common;
 
@@ -19,14 +20,34 @@ fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/python/read_mds.py")
 }
 
+/// The project venv's interpreter (`<repo>/.venv/bin/python3`, made by `scripts/test.sh`) when
+/// it exists, else `python3` from the PATH.
+fn python() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python3");
+    if venv.is_file() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
 fn run_python(args: &[&str]) -> std::process::Output {
-    let out = Command::new("python3").arg(script()).args(args).output().unwrap_or_else(|e| {
-        panic!("cannot run python3 ({e}): install Python 3 with `pip install numpy zstandard` to run this test")
-    });
+    let python = python();
+    let out = Command::new(&python)
+        .arg(script())
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} ({e}): run the tests with scripts/test.sh, which creates the venv .venv/ with numpy and zstandard",
+                python.display()
+            )
+        });
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !stderr.contains("ModuleNotFoundError"),
-        "python3 lacks a module: {stderr}\ninstall them with `pip install numpy zstandard`"
+        "{} lacks a module: {stderr}\nrun the tests with scripts/test.sh, which creates the venv .venv/ with numpy and zstandard",
+        python.display()
     );
     out
 }

@@ -20,11 +20,36 @@ In your own code:
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import os
 import sys
 
-import numpy as np
+
+def _use_project_venv():
+    """Run as a script without numpy or zstandard: re-run it with the project venv's Python
+    (.venv/ at the repository root, made by scripts/test.sh) when there is one, so nothing needs
+    activating."""
+    if all(importlib.util.find_spec(m) for m in ("numpy", "zstandard")):
+        return
+    venv = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".venv")
+    python = os.path.join(venv, "bin", "python3")
+    in_venv = os.path.realpath(sys.prefix) == os.path.realpath(venv)
+    if os.path.exists(python) and not in_venv and not os.environ.get("READ_MDS_REEXEC"):
+        os.environ["READ_MDS_REEXEC"] = "1"
+        os.execv(python, [python, os.path.abspath(__file__)] + sys.argv[1:])
+
+
+if __name__ == "__main__":
+    _use_project_venv()
+
+try:
+    import numpy as np
+except ImportError as e:
+    raise ImportError(
+        "read_mds.py needs numpy and zstandard: run scripts/test.sh once (it creates the venv "
+        ".venv/ that this script then uses by itself) or `python3 -m pip install numpy zstandard`"
+    ) from e
 
 try:
     import zstandard
