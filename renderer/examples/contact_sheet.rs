@@ -2,7 +2,7 @@
 //! each class looks like what it is named.
 //!
 //! Usage: `cargo run -p renderer --release --example contact_sheet -- --out docs/img/models_sheet.png
-//! [--per-class 6] [--size 128] [--first-seed 0] [--classes car,chair] [--yaw -40]`
+//! [--per-class 6] [--size 128] [--first-seed 0] [--classes car,chair] [--yaw -40] [--no-shadows]`
 //! Input: nothing (the embedded procedural generator of `shapenet_loader`). Output: a PNG grid,
 //! one row per class in label order (airplane, bench, cabinet, car, chair, lamp, sofa, table,
 //! watercraft, motorcycle), one column per seed, each cell rendered with the design's camera
@@ -23,6 +23,7 @@ struct Args {
     first_seed: u64,
     classes: Vec<Class>,
     yaw_deg: f32,
+    shadows: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -33,6 +34,7 @@ fn parse_args() -> Result<Args, String> {
         first_seed: 0,
         classes: Class::ALL.to_vec(),
         yaw_deg: -40.0,
+        shadows: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -70,9 +72,10 @@ fn parse_args() -> Result<Args, String> {
                     })
                     .collect::<Result<_, _>>()?
             }
+            "--no-shadows" => args.shadows = false,
             "-h" | "--help" => {
                 println!(
-                    "contact_sheet --out PNG [--per-class N (6)] [--size PX (128)] [--first-seed S (0)] [--classes a,b,..] [--yaw DEG (-40)]"
+                    "contact_sheet --out PNG [--per-class N (6)] [--size PX (128)] [--first-seed S (0)] [--classes a,b,..] [--yaw DEG (-40)] [--no-shadows]"
                 );
                 std::process::exit(0);
             }
@@ -114,6 +117,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let size = args.size;
     let mut config = RendererConfig::with_size(size, size);
     config.batch = config.batch.min(32);
+    config.shadows = args.shadows;
     let mut r = Renderer::new(config)?;
     eprintln!("adapter: {}", r.adapter());
     let a = -0.5f32;

@@ -21,7 +21,8 @@ pub enum Antialias {
 
 /// How the renderer is set up. Every field has a default (`RendererConfig::default()`: 64x64,
 /// automatic adapter, 4 samples per pixel (MSAA on GPUs, 2x2 supersampling on CPU adapters),
-/// 256 images per submission, 256-pixel texture layers).
+/// 256 images per submission, 256-pixel texture layers, shadows on with automatic shadow-map
+/// size).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RendererConfig {
@@ -46,6 +47,18 @@ pub struct RendererConfig {
     pub texture_size: u32,
     /// Number of batches in flight in `render_stream` (2 = double buffering, 3 = triple).
     pub frames_in_flight: usize,
+    /// Cast and self shadows of the point light (a shadow map per image, PCF-filtered) and the
+    /// hemisphere ambient. `false` gives the shadowless look of earlier versions, byte for byte
+    /// (and skips the shadow pass).
+    pub shadows: bool,
+    /// Side of each image's shadow map in texels; 0: automatic (the image's larger side, at
+    /// least 64). The map covers the bounding sphere of the scene's objects as seen from the
+    /// light, so its texel size (and the ~4-texel soft edge) follows the objects' size.
+    pub shadow_map_size: u32,
+    /// Also count, for the first four objects of each scene with two or more objects, the
+    /// pixels each would cover in the label maps if no other object hid it
+    /// ([`crate::RenderedImage::unoccluded`]): one extra depth-less pass per such image.
+    pub coverage: bool,
 }
 
 impl Default for RendererConfig {
@@ -59,6 +72,9 @@ impl Default for RendererConfig {
             batch: 256,
             texture_size: 256,
             frames_in_flight: 2,
+            shadows: true,
+            shadow_map_size: 0,
+            coverage: false,
         }
     }
 }
@@ -70,6 +86,15 @@ impl RendererConfig {
             width,
             height,
             ..RendererConfig::default()
+        }
+    }
+
+    /// Side of the shadow maps in texels (`shadow_map_size`, or the automatic choice for 0).
+    pub fn shadow_map_side(&self) -> u32 {
+        if self.shadow_map_size == 0 {
+            self.width.max(self.height).max(64)
+        } else {
+            self.shadow_map_size
         }
     }
 
@@ -108,6 +133,13 @@ impl RendererConfig {
                 "texture_size",
                 self.texture_size.to_string(),
                 "a power of two in 4..=4096",
+            );
+        }
+        if self.shadow_map_size != 0 && !(8..=8192).contains(&self.shadow_map_size) {
+            return bad(
+                "shadow_map_size",
+                self.shadow_map_size.to_string(),
+                "0 (automatic) or 8..=8192",
             );
         }
         if !(1..=8).contains(&self.frames_in_flight) {

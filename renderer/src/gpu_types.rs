@@ -36,10 +36,16 @@ pub(crate) struct DrawData {
     pub light_color: [f32; 4],
     /// Linear base colour (rgb), w = texture mix.
     pub color: [f32; 4],
-    /// x = texture repetitions per object-space unit, y = specular strength, zw unused.
+    /// x = texture repetitions per object-space unit, y = specular strength, z = background mip
+    /// level, w = the object's position in its scene (coverage pass).
     pub params: [f32; 4],
     /// x = class id, y = instance id, z = texture layer or `NO_TEXTURE`, w = kind.
     pub ids: [u32; 4],
+    /// World space -> clip space of the image's shadow map (the view from the point light).
+    pub light_vp: [[f32; 4]; 4],
+    /// x = 1 when the image has a shadow map (0: fully lit), y = normal offset of the lookup
+    /// (metres), z = PCF tap spacing (shadow-map uv units), w = shadow-map array layer.
+    pub shadow: [f32; 4],
 }
 
 /// Uniform of the resolve pass, one per image slot; WGSL `struct ResolveParams`.
@@ -64,6 +70,8 @@ pub(crate) struct DepthParams {
 
 /// Bytes per output pixel of the resolve pass: packed sRGB colour, packed labels, f32 depth.
 pub(crate) const OUTPUT_PIXEL_BYTES: u64 = 12;
+/// Objects per image whose unoccluded pixels the coverage pass counts (one RGBA8 target).
+pub(crate) const COVERAGE_OBJECTS: usize = 4;
 
 #[cfg(test)]
 mod tests {
@@ -71,8 +79,9 @@ mod tests {
 
     #[test]
     fn sizes_match_wgsl_layout() {
-        // WGSL: 2 mat4 (128) + 3 vec4 (48) + 6 vec4 (96) = 272, 16-byte aligned.
-        assert_eq!(std::mem::size_of::<DrawData>(), 272);
+        // WGSL: 2 mat4 (128) + 3 vec4 (48) + 6 vec4 (96) + mat4 (64) + vec4 (16) = 352,
+        // 16-byte aligned.
+        assert_eq!(std::mem::size_of::<DrawData>(), 352);
         assert_eq!(std::mem::size_of::<DrawData>() % 16, 0);
         assert_eq!(std::mem::size_of::<Vertex>(), 24);
         assert_eq!(std::mem::size_of::<ResolveParams>(), 16);

@@ -24,8 +24,8 @@ use crate::adapter::{AdapterSummary, new_instance, pick_adapter};
 use crate::config::{Antialias, RendererConfig};
 use crate::error::{RenderError, StreamError};
 use crate::gpu_types::{
-    DepthParams, DrawData, KIND_BACKGROUND, KIND_OBJECT, NO_TEXTURE, OUTPUT_PIXEL_BYTES,
-    ResolveParams, Vertex,
+    COVERAGE_OBJECTS, DepthParams, DrawData, KIND_BACKGROUND, KIND_OBJECT, NO_TEXTURE,
+    OUTPUT_PIXEL_BYTES, ResolveParams, Vertex,
 };
 use crate::pool::{MeshPool, MeshRange, Orientation, TexturePool, validate_mesh};
 use crate::scene::{MeshId, RenderedImage, Scene, TextureId};
@@ -72,6 +72,18 @@ fn cull_of(orientation: Orientation, det: f32) -> u8 {
 const COLOR_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8UnormSrgb;
 const LABEL_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rg8Uint;
 const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
+const SHADOW_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
+const COVERAGE_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
+/// The shadow map's frustum is widened by this factor around the objects' bounding sphere.
+const SHADOW_FRUSTUM_MARGIN: f32 = 1.04;
+/// Half-angle (radians) of the shadow frustum when the light is inside the objects' bounding
+/// sphere (objects outside this cone around the sphere's centre cast no shadow then).
+const SHADOW_FALLBACK_HALF_ANGLE: f32 = 1.3;
+/// Normal offset of the shadow lookup, in shadow-map texels (at the objects' distance).
+const SHADOW_NORMAL_OFFSET_TEXELS: f32 = 1.0;
+/// Spacing of the four PCF taps, in texels: with bilinear comparisons the filter covers about
+/// 4 x 4 texels.
+const SHADOW_PCF_SPACING_TEXELS: f32 = 1.0;
 
 /// Cumulative timings of the renderer since creation (or the last [`Renderer::reset_stats`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -98,6 +110,9 @@ struct Targets {
     color: wgpu::TextureView,
     labels: wgpu::TextureView,
     depth: wgpu::TextureView,
+    /// Coverage marks of objects 0..3 (`RendererConfig::coverage`; else a shared 1x1 dummy,
+    /// never drawn to or counted).
+    coverage: wgpu::TextureView,
 }
 
 /// A batch submitted but not yet read back.
@@ -106,6 +121,8 @@ struct InFlight {
     submission: wgpu::SubmissionIndex,
     first_index: usize,
     count: usize,
+    /// Per image: how many objects' unoccluded counts it has (0 without coverage).
+    counted: Vec<u8>,
     mapped: mpsc::Receiver<Result<(), wgpu::BufferAsyncError>>,
 }
 
@@ -141,6 +158,30 @@ pub struct Renderer {
     draw_stride: u64,
     draw_capacity: u64,
     resolve_pipeline: wgpu::ComputePipeline,
+    /// Whether images get a shadow pass (`RendererConfig::shadows`).
+    shadows: bool,
+    /// Side of each image's shadow map in texels.
+    shadow_size: u32,
+    /// Shadow-pass pipelines by the draw's cull variant (none, back, front), each culling the
+    /// opposite faces: closed meshes store their back faces, which keeps lit faces free of acne.
+    shadow_pipelines: Vec<wgpu::RenderPipeline>,
+    /// One depth layer per image slot (render attachments of the shadow passes).
+    shadow_layers: Vec<wgpu::TextureView>,
+    /// All layers, sampled by the scene pass (kept alive for the texture bind group).
+    shadow_view: wgpu::TextureView,
+    shadow_sampler: wgpu::Sampler,
+    /// Bounding-sphere radius about the mesh origin, per mesh range (0: the background quad).
+    mesh_radii: Vec<f32>,
+    /// Whether images get a coverage pass (`RendererConfig::coverage`).
+    coverage: bool,
+    /// Coverage-pass pipelines by cull variant (none, back, front).
+    coverage_pipelines: Vec<wgpu::RenderPipeline>,
+    /// Per image slot, unoccluded pixel counts of objects 0..3 (atomics of the resolve pass).
+    coverage_counts: wgpu::Buffer,
+    /// Per draw of the batch: the object's position in its scene, or `u8::MAX` (background).
+    draw_rank: Vec<u8>,
+    /// Per scene of the batch: its number of objects.
+    scene_objects: Vec<usize>,
     /// One per image slot: that slot's targets plus the shared output and parameters.
     resolve_bind_groups: Vec<wgpu::BindGroup>,
     /// Per-slot `ResolveParams` at `params_stride` (bound with a dynamic offset; written once,
@@ -284,6 +325,69 @@ impl Renderer {
             mipmap_filter: wgpu::MipmapFilterMode::Linear,
             ..Default::default()
         });
+        // Shadow maps: one depth layer per image slot (a single layer when shadows are off,
+        // so the bind group layout stays the same).
+        let shadows = config.shadows;
+        let shadow_size = config.shadow_map_side();
+        let shadow_layer_count = if shadows { batch as u32 } else { 1 };
+        if shadow_layer_count > limits.max_texture_array_layers
+            || shadow_size > limits.max_texture_dimension_2d
+        {
+            return Err(RenderError::InvalidConfig {
+                field: "batch",
+                value: config.batch.to_string(),
+                expected: format!(
+                    "at most {} images per batch with shadows on this adapter (one shadow-map \
+                     layer each, at most {} texels per side)",
+                    limits.max_texture_array_layers, limits.max_texture_dimension_2d
+                ),
+            });
+        }
+        let shadow_texture = device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("shadow maps"),
+            size: wgpu::Extent3d {
+                width: shadow_size,
+                height: shadow_size,
+                depth_or_array_layers: shadow_layer_count,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: SHADOW_FORMAT,
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING,
+            view_formats: &[],
+        });
+        let shadow_view = shadow_texture.create_view(&wgpu::TextureViewDescriptor {
+            label: Some("shadow maps (all layers)"),
+            dimension: Some(wgpu::TextureViewDimension::D2Array),
+            ..Default::default()
+        });
+        let shadow_layers: Vec<wgpu::TextureView> = if shadows {
+            (0..shadow_layer_count)
+                .map(|layer| {
+                    shadow_texture.create_view(&wgpu::TextureViewDescriptor {
+                        label: Some("shadow map layer"),
+                        dimension: Some(wgpu::TextureViewDimension::D2),
+                        base_array_layer: layer,
+                        array_layer_count: Some(1),
+                        ..Default::default()
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        // Bilinear depth comparison: each tap is a 2x2 percentage-closer filter. Lookups outside
+        // the map never reach it (the shader treats them as lit).
+        let shadow_sampler = device.create_sampler(&wgpu::SamplerDescriptor {
+            label: Some("shadow sampler"),
+            address_mode_u: wgpu::AddressMode::ClampToEdge,
+            address_mode_v: wgpu::AddressMode::ClampToEdge,
+            mag_filter: wgpu::FilterMode::Linear,
+            min_filter: wgpu::FilterMode::Linear,
+            compare: Some(wgpu::CompareFunction::LessEqual),
+            ..Default::default()
+        });
 
         let texture_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("texture bind group layout"),
@@ -302,6 +406,22 @@ impl Renderer {
                     binding: 1,
                     visibility: wgpu::ShaderStages::FRAGMENT,
                     ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 2,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Depth,
+                        view_dimension: wgpu::TextureViewDimension::D2Array,
+                        multisampled: false,
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 3,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Comparison),
                     count: None,
                 },
             ],
@@ -338,7 +458,10 @@ impl Renderer {
         };
         let targets_state = [target(COLOR_FORMAT), target(LABEL_FORMAT)];
         let make_pipeline = |mode: u32, cull_mode: Option<wgpu::Face>| {
-            let constants = [("TEXTURE_MODE", mode as f64)];
+            let constants = [
+                ("TEXTURE_MODE", mode as f64),
+                ("SHADOWS", if shadows { 1.0 } else { 0.0 }),
+            ];
             let options = wgpu::PipelineCompilationOptions {
                 constants: &constants,
                 zero_initialize_workgroup_memory: false,
@@ -391,10 +514,136 @@ impl Renderer {
                     .map(|cull| make_pipeline(mode, cull))
             })
             .collect();
+        // Shadow pass: depth only, seen from the light; group 0 (which holds the shadow maps)
+        // is left out so a layer can be written while the array is bound elsewhere.
+        let shadow_pipeline_layout =
+            device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some("shadow pipeline layout"),
+                bind_group_layouts: &[None, Some(&draw_layout)],
+                immediate_size: 0,
+            });
+        let make_shadow_pipeline = |cull_mode: Option<wgpu::Face>| {
+            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some("shadow pipeline"),
+                layout: Some(&shadow_pipeline_layout),
+                vertex: wgpu::VertexState {
+                    module: &scene_module,
+                    entry_point: Some("vs_shadow"),
+                    compilation_options: wgpu::PipelineCompilationOptions::default(),
+                    buffers: &[Some(wgpu::VertexBufferLayout {
+                        array_stride: std::mem::size_of::<Vertex>() as u64,
+                        step_mode: wgpu::VertexStepMode::Vertex,
+                        attributes: &wgpu::vertex_attr_array![0 => Float32x3],
+                    })],
+                },
+                primitive: wgpu::PrimitiveState {
+                    topology: wgpu::PrimitiveTopology::TriangleList,
+                    front_face: wgpu::FrontFace::Ccw,
+                    cull_mode,
+                    ..Default::default()
+                },
+                depth_stencil: Some(wgpu::DepthStencilState {
+                    format: SHADOW_FORMAT,
+                    depth_write_enabled: Some(true),
+                    depth_compare: Some(wgpu::CompareFunction::Less),
+                    stencil: Default::default(),
+                    bias: wgpu::DepthBiasState {
+                        constant: 0,
+                        slope_scale: 1.5,
+                        clamp: 0.0,
+                    },
+                }),
+                multisample: wgpu::MultisampleState::default(),
+                fragment: None,
+                multiview_mask: None,
+                cache: None,
+            })
+        };
+        // Indexed by the scene draw's cull variant; each culls the opposite faces.
+        let shadow_pipelines = if shadows {
+            [None, Some(wgpu::Face::Front), Some(wgpu::Face::Back)]
+                .map(make_shadow_pipeline)
+                .into()
+        } else {
+            Vec::new()
+        };
 
+        let coverage = config.coverage;
+        let dummy_coverage = (!coverage).then(|| {
+            create_target(
+                &device,
+                (1, 1),
+                msaa_samples,
+                "unused coverage",
+                COVERAGE_FORMAT,
+            )
+        });
         let targets: Vec<Targets> = (0..batch)
-            .map(|_| create_targets(&device, tile, msaa_samples))
+            .map(|_| create_targets(&device, tile, msaa_samples, dummy_coverage.as_ref()))
             .collect();
+        let make_coverage_pipeline = |cull_mode: Option<wgpu::Face>| {
+            let max = wgpu::BlendComponent {
+                src_factor: wgpu::BlendFactor::One,
+                dst_factor: wgpu::BlendFactor::One,
+                operation: wgpu::BlendOperation::Max,
+            };
+            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some("coverage pipeline"),
+                layout: Some(&shadow_pipeline_layout),
+                vertex: wgpu::VertexState {
+                    module: &scene_module,
+                    entry_point: Some("vs_coverage"),
+                    compilation_options: wgpu::PipelineCompilationOptions::default(),
+                    buffers: &[Some(wgpu::VertexBufferLayout {
+                        array_stride: std::mem::size_of::<Vertex>() as u64,
+                        step_mode: wgpu::VertexStepMode::Vertex,
+                        attributes: &wgpu::vertex_attr_array![0 => Float32x3],
+                    })],
+                },
+                primitive: wgpu::PrimitiveState {
+                    topology: wgpu::PrimitiveTopology::TriangleList,
+                    front_face: wgpu::FrontFace::Ccw,
+                    cull_mode,
+                    ..Default::default()
+                },
+                depth_stencil: None,
+                multisample: wgpu::MultisampleState {
+                    count: msaa_samples,
+                    mask: !0,
+                    alpha_to_coverage_enabled: false,
+                },
+                fragment: Some(wgpu::FragmentState {
+                    module: &scene_module,
+                    entry_point: Some("fs_coverage"),
+                    compilation_options: wgpu::PipelineCompilationOptions::default(),
+                    targets: &[Some(wgpu::ColorTargetState {
+                        format: COVERAGE_FORMAT,
+                        blend: Some(wgpu::BlendState {
+                            color: max,
+                            alpha: max,
+                        }),
+                        write_mask: wgpu::ColorWrites::ALL,
+                    })],
+                }),
+                multiview_mask: None,
+                cache: None,
+            })
+        };
+        let coverage_pipelines = if coverage {
+            [None, Some(wgpu::Face::Back), Some(wgpu::Face::Front)]
+                .map(make_coverage_pipeline)
+                .into()
+        } else {
+            Vec::new()
+        };
+        let coverage_counts = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("coverage counts"),
+            size: batch as u64 * COVERAGE_OBJECTS as u64 * 4,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
         let ms = msaa_samples > 1;
         let resolve_source = if ms {
             include_str!("shaders/resolve_fetch_msaa.wgsl").replace(
@@ -424,6 +673,17 @@ impl Renderer {
                 tex_entry(0, wgpu::TextureSampleType::Float { filterable: false }),
                 tex_entry(1, wgpu::TextureSampleType::Depth),
                 tex_entry(2, wgpu::TextureSampleType::Uint),
+                tex_entry(6, wgpu::TextureSampleType::Float { filterable: false }),
+                wgpu::BindGroupLayoutEntry {
+                    binding: 7,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Storage { read_only: false },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                },
                 wgpu::BindGroupLayoutEntry {
                     binding: 3,
                     visibility: wgpu::ShaderStages::COMPUTE,
@@ -464,11 +724,12 @@ impl Renderer {
                 bind_group_layouts: &[Some(&resolve_layout)],
                 immediate_size: 0,
             });
-        let resolve_constants: Vec<(&str, f64)> = if ms {
+        let mut resolve_constants: Vec<(&str, f64)> = if ms {
             Vec::new()
         } else {
             vec![("FACTOR", factor as f64)]
         };
+        resolve_constants.push(("COVERAGE", if coverage { 1.0 } else { 0.0 }));
         let resolve_pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some("resolve pipeline"),
             layout: Some(&resolve_pipeline_layout),
@@ -555,6 +816,14 @@ impl Renderer {
                             binding: 5,
                             resource: depth_params_buffer.as_entire_binding(),
                         },
+                        wgpu::BindGroupEntry {
+                            binding: 6,
+                            resource: wgpu::BindingResource::TextureView(&t.coverage),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 7,
+                            resource: coverage_counts.as_entire_binding(),
+                        },
                     ],
                 })
             })
@@ -563,7 +832,7 @@ impl Renderer {
             .map(|i| {
                 device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some(&format!("readback {i}")),
-                    size: output_size,
+                    size: output_size + coverage_counts.size(),
                     usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                     mapped_at_creation: false,
                 })
@@ -573,8 +842,12 @@ impl Renderer {
         let draw_capacity = (batch as u64 * 2).max(64);
         let draw_buffer = draw_uniforms(&device, draw_capacity * draw_stride);
         let draw_bind_group = draw_bind_group(&device, &draw_layout, &draw_buffer);
-        let texture_bind_group =
-            texture_bind_group(&device, &texture_layout, &textures.view, &sampler);
+        let texture_bind_group = texture_bind_group(
+            &device,
+            &texture_layout,
+            [&textures.view, &shadow_view],
+            [&sampler, &shadow_sampler],
+        );
         let renderer = Renderer {
             config,
             antialias,
@@ -596,6 +869,18 @@ impl Renderer {
             draw_stride,
             draw_capacity,
             resolve_pipeline,
+            shadows,
+            shadow_size,
+            shadow_pipelines,
+            shadow_layers,
+            shadow_view,
+            shadow_sampler,
+            mesh_radii: vec![0.0],
+            coverage,
+            coverage_pipelines,
+            coverage_counts,
+            draw_rank: Vec::new(),
+            scene_objects: Vec::new(),
             resolve_bind_groups,
             _params_buffer: params_buffer,
             params_stride,
@@ -686,6 +971,12 @@ impl Renderer {
             &mesh.indices,
         );
         self.check_errors("uploading a mesh")?;
+        let radius = mesh
+            .positions
+            .iter()
+            .map(|p| Vec3::from(*p).length())
+            .fold(0.0f32, f32::max);
+        self.mesh_radii.push(radius);
         Ok(MeshId(index as u32 - 1))
     }
 
@@ -697,8 +988,8 @@ impl Renderer {
             self.texture_bind_group = texture_bind_group(
                 &self.device,
                 &self.texture_layout,
-                &self.textures.view,
-                &self.sampler,
+                [&self.textures.view, &self.shadow_view],
+                [&self.sampler, &self.shadow_sampler],
             );
         }
         self.check_errors("uploading a texture")?;
@@ -783,6 +1074,8 @@ impl Renderer {
         self.draws.clear();
         self.commands.clear();
         self.depth_params.clear();
+        self.draw_rank.clear();
+        self.scene_objects.clear();
         let (w, h) = (self.config.width, self.config.height);
         let aspect = w as f32 / h as f32;
         let bg_range = self.meshes.ranges[0];
@@ -841,6 +1134,33 @@ impl Renderer {
                 if d2 > 1e-6 { d2 } else { 1.0 }
             };
             let light_color = Vec3::from(light.intensity) * ref_dist2;
+            let (light_vp, shadow) = if self.shadows {
+                let spheres = scene.objects.iter().filter_map(|o| {
+                    let radius = *self.mesh_radii.get(o.mesh.0 as usize + 1)?;
+                    let m = Mat4::from_cols_array_2d(&o.transform);
+                    let scale = m
+                        .x_axis
+                        .truncate()
+                        .length()
+                        .max(m.y_axis.truncate().length())
+                        .max(m.z_axis.truncate().length());
+                    Some((m.w_axis.truncate(), radius * scale))
+                });
+                match shadow_frustum(light_pos, spheres, self.shadow_size) {
+                    Some(f) => (
+                        f.view_proj.to_cols_array_2d(),
+                        [
+                            1.0,
+                            f.texel * SHADOW_NORMAL_OFFSET_TEXELS,
+                            SHADOW_PCF_SPACING_TEXELS / self.shadow_size as f32,
+                            k as f32,
+                        ],
+                    ),
+                    None => (Mat4::IDENTITY.to_cols_array_2d(), [0.0; 4]),
+                }
+            } else {
+                (Mat4::IDENTITY.to_cols_array_2d(), [0.0; 4])
+            };
             let shared = DrawData {
                 mvp: [[0.0; 4]; 4],
                 model: [[0.0; 4]; 4],
@@ -851,6 +1171,8 @@ impl Renderer {
                 color: [0.0; 4],
                 params: [0.0; 4],
                 ids: [0; 4],
+                light_vp,
+                shadow,
             };
             let tile = k as u32;
             let check_texture = |t: Option<TextureId>, what: String| match t {
@@ -900,6 +1222,7 @@ impl Renderer {
                 let key = kind << 2 | cull_of(range.orientation, det);
                 self.commands
                     .push((tile, key, self.commands.len() as u32, range));
+                self.draw_rank.push(j.min(u8::MAX as usize) as u8);
                 push_draw(
                     &mut self.draws,
                     self.draw_stride,
@@ -915,7 +1238,12 @@ impl Renderer {
                             let c = linear_color(mat.color);
                             [c[0], c[1], c[2], mat.texture_mix.clamp(0.0, 1.0)]
                         },
-                        params: [mat.texture_scale, mat.specular.max(0.0), 0.0, 0.0],
+                        params: [
+                            mat.texture_scale,
+                            mat.specular.max(0.0),
+                            0.0,
+                            j.min(COVERAGE_OBJECTS) as f32,
+                        ],
                         ids: [
                             obj.class_id as u32,
                             obj.instance_id as u32,
@@ -927,6 +1255,7 @@ impl Renderer {
                 );
             }
 
+            self.scene_objects.push(scene.objects.len());
             // Background plane last, so that early depth testing skips hidden parts of it.
             let bg = &scene.background;
             if !(finite3(bg.color)
@@ -959,6 +1288,7 @@ impl Renderer {
                     | CULL_NONE;
                 self.commands
                     .push((tile, mode, self.commands.len() as u32, bg_range));
+                self.draw_rank.push(u8::MAX);
                 let c = linear_color(bg.color);
                 // Texels per rendered (sub-)pixel on the plane -> the mip level to sample.
                 let metres_per_px = 2.0 * dist * (fov * 0.5).tan() / (h * self.factor) as f32;
@@ -1030,6 +1360,103 @@ impl Renderer {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("render batch"),
             });
+        // Shadow passes first, all of them: one depth-only pass per image into its layer of the
+        // shadow maps, drawing the objects (not the background, which is behind them and casts
+        // nothing) from the light. The scene passes then only wait for them once.
+        if self.shadows {
+            let mut first = 0usize;
+            for (tile, layer) in self.shadow_layers.iter().enumerate().take(count) {
+                let end = self.commands[first..]
+                    .iter()
+                    .position(|c| c.0 != tile as u32)
+                    .map_or(self.commands.len(), |n| first + n);
+                let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                    label: Some("shadow pass"),
+                    color_attachments: &[],
+                    depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
+                        view: layer,
+                        depth_ops: Some(wgpu::Operations {
+                            load: wgpu::LoadOp::Clear(1.0),
+                            store: wgpu::StoreOp::Store,
+                        }),
+                        stencil_ops: None,
+                    }),
+                    timestamp_writes: None,
+                    occlusion_query_set: None,
+                    multiview_mask: None,
+                });
+                pass.set_vertex_buffer(0, self.meshes.vertices.slice(..));
+                pass.set_index_buffer(self.meshes.indices.slice(..), wgpu::IndexFormat::Uint32);
+                let mut current_cull = u8::MAX;
+                for &(_, key, seq, range) in &self.commands[first..end] {
+                    if !matches!(key >> 2, DRAW_FLAT_OBJECT | DRAW_TEXTURED_OBJECT) {
+                        continue;
+                    }
+                    let cull = key & 3;
+                    if cull != current_cull {
+                        current_cull = cull;
+                        pass.set_pipeline(&self.shadow_pipelines[cull as usize]);
+                    }
+                    let offset = seq as u64 * self.draw_stride;
+                    pass.set_bind_group(1, &self.draw_bind_group, &[offset as u32]);
+                    pass.draw_indexed(
+                        range.first_index..range.first_index + range.index_count,
+                        range.base_vertex,
+                        0..1,
+                    );
+                }
+                first = end;
+            }
+        }
+        // Coverage passes (objects 0..3 of each image, no depth test, max blending into the
+        // image's coverage target), counted by the resolve pass.
+        if self.coverage {
+            encoder.clear_buffer(&self.coverage_counts, 0, None);
+            let mut first = 0usize;
+            for (tile, targets) in self.targets.iter().enumerate().take(count) {
+                let end = self.commands[first..]
+                    .iter()
+                    .position(|c| c.0 != tile as u32)
+                    .map_or(self.commands.len(), |n| first + n);
+                let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                    label: Some("coverage pass"),
+                    color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                        view: &targets.coverage,
+                        depth_slice: None,
+                        resolve_target: None,
+                        ops: wgpu::Operations {
+                            load: wgpu::LoadOp::Clear(wgpu::Color::TRANSPARENT),
+                            store: wgpu::StoreOp::Store,
+                        },
+                    })],
+                    depth_stencil_attachment: None,
+                    timestamp_writes: None,
+                    occlusion_query_set: None,
+                    multiview_mask: None,
+                });
+                pass.set_vertex_buffer(0, self.meshes.vertices.slice(..));
+                pass.set_index_buffer(self.meshes.indices.slice(..), wgpu::IndexFormat::Uint32);
+                let mut current_cull = u8::MAX;
+                for &(_, key, seq, range) in &self.commands[first..end] {
+                    if self.draw_rank[seq as usize] as usize >= COVERAGE_OBJECTS {
+                        continue;
+                    }
+                    let cull = key & 3;
+                    if cull != current_cull {
+                        current_cull = cull;
+                        pass.set_pipeline(&self.coverage_pipelines[cull as usize]);
+                    }
+                    let offset = seq as u64 * self.draw_stride;
+                    pass.set_bind_group(1, &self.draw_bind_group, &[offset as u32]);
+                    pass.draw_indexed(
+                        range.first_index..range.first_index + range.index_count,
+                        range.base_vertex,
+                        0..1,
+                    );
+                }
+                first = end;
+            }
+        }
         // One render pass per image, each into its own targets at the same window origin.
         // Software rasterizers (lavapipe) bin the next image while their worker threads
         // rasterize the previous one.
@@ -1103,8 +1530,26 @@ impl Renderer {
                 pass.dispatch_workgroups(w.div_ceil(8), h.div_ceil(8), 1);
             }
         }
-        let bytes = count as u64 * w as u64 * h as u64 * OUTPUT_PIXEL_BYTES;
+        let mut bytes = count as u64 * w as u64 * h as u64 * OUTPUT_PIXEL_BYTES;
         encoder.copy_buffer_to_buffer(&self.output_buffer, 0, &self.readback[slot], 0, bytes);
+        let counted: Vec<u8> = if self.coverage {
+            // The counts follow the pixel records in the readback buffer.
+            let count_bytes = (count * COVERAGE_OBJECTS * 4) as u64;
+            encoder.copy_buffer_to_buffer(
+                &self.coverage_counts,
+                0,
+                &self.readback[slot],
+                bytes,
+                count_bytes,
+            );
+            bytes += count_bytes;
+            self.scene_objects
+                .iter()
+                .map(|&n| n.min(COVERAGE_OBJECTS) as u8)
+                .collect()
+        } else {
+            vec![0; count]
+        };
         let submission = self.queue.submit([encoder.finish()]);
         let (tx, rx) = mpsc::channel();
         self.readback[slot]
@@ -1120,6 +1565,7 @@ impl Renderer {
             submission,
             first_index,
             count,
+            counted,
             mapped: rx,
         })
     }
@@ -1163,15 +1609,35 @@ impl Renderer {
         let pixels = w * h;
         let image_bytes = pixels * OUTPUT_PIXEL_BYTES as usize;
         let buffer = &self.readback[done.slot];
+        let pixel_bytes = done.count * image_bytes;
+        let count_bytes = if self.coverage {
+            done.count * COVERAGE_OBJECTS * 4
+        } else {
+            0
+        };
         let images: Vec<RenderedImage> = {
             let view = buffer
-                .slice(..(done.count * image_bytes) as u64)
+                .slice(..(pixel_bytes + count_bytes) as u64)
                 .get_mapped_range()
                 .map_err(|e| RenderError::Readback {
                     message: e.to_string(),
                 })?;
-            view.chunks_exact(image_bytes)
-                .map(|data| decode_image(data, w as u32, h as u32))
+            let (records, counts) = view.split_at(pixel_bytes);
+            records
+                .chunks_exact(image_bytes)
+                .enumerate()
+                .map(|(k, data)| {
+                    let mut image = decode_image(data, w as u32, h as u32);
+                    let n = done.counted[k] as usize;
+                    let at = k * COVERAGE_OBJECTS * 4;
+                    image.unoccluded = counts
+                        .get(at..at + n * 4)
+                        .unwrap_or(&[])
+                        .chunks_exact(4)
+                        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                        .collect();
+                    image
+                })
                 .collect()
         };
         buffer.unmap();
@@ -1183,6 +1649,80 @@ impl Renderer {
         }
         Ok(())
     }
+}
+
+/// The shadow map's projection for one image.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ShadowFrustum {
+    /// World -> clip space seen from the light (depth 0 at the near plane, 1 at the far plane).
+    view_proj: Mat4,
+    /// Size of one texel (metres) at the centre of the objects' bounding sphere.
+    texel: f32,
+}
+
+/// Perspective frustum from the point light at `light` that just encloses the bounding spheres
+/// `(centre, radius)` of a scene's objects, for a `size`-texel square shadow map. `None` when
+/// there is nothing to cast a shadow (no object, or degenerate spheres). When the light is
+/// inside the enclosing sphere, a wide cone ([`SHADOW_FALLBACK_HALF_ANGLE`]) towards its centre
+/// is used.
+fn shadow_frustum(
+    light: Vec3,
+    spheres: impl Iterator<Item = (Vec3, f32)>,
+    size: u32,
+) -> Option<ShadowFrustum> {
+    let spheres: Vec<(Vec3, f32)> = spheres
+        .filter(|(c, r)| c.is_finite() && r.is_finite() && *r > 0.0)
+        .collect();
+    if spheres.is_empty() {
+        return None;
+    }
+    let centre = spheres.iter().map(|s| s.0).sum::<Vec3>() / spheres.len() as f32;
+    let radius = spheres
+        .iter()
+        .map(|(c, r)| (*c - centre).length() + r)
+        .fold(0.0f32, f32::max);
+    let to_centre = centre - light;
+    let dist = to_centre.length();
+    let (half_angle, near) = if dist > radius * SHADOW_FRUSTUM_MARGIN {
+        (
+            (radius * SHADOW_FRUSTUM_MARGIN / dist).asin(),
+            (dist - radius * SHADOW_FRUSTUM_MARGIN).max(dist * 1e-3),
+        )
+    } else {
+        (SHADOW_FALLBACK_HALF_ANGLE, (radius * 1e-3).max(1e-3))
+    };
+    let far = dist + radius * SHADOW_FRUSTUM_MARGIN;
+    let forward = if dist > 1e-6 {
+        to_centre / dist
+    } else {
+        Vec3::NEG_Z
+    };
+    let up = if forward.z.abs() < 0.9 {
+        Vec3::Z
+    } else {
+        Vec3::X
+    };
+    let right = forward.cross(up).normalize();
+    let up = right.cross(forward);
+    // Right-handed view looking down -z, then a perspective projection with depth 0 at `near`
+    // and 1 at `far`.
+    let view = Mat4::from_cols(
+        glam::Vec4::new(right.x, up.x, -forward.x, 0.0),
+        glam::Vec4::new(right.y, up.y, -forward.y, 0.0),
+        glam::Vec4::new(right.z, up.z, -forward.z, 0.0),
+        glam::Vec4::new(-right.dot(light), -up.dot(light), forward.dot(light), 1.0),
+    );
+    let s = 1.0 / half_angle.tan();
+    let proj = Mat4::from_cols(
+        glam::Vec4::new(s, 0.0, 0.0, 0.0),
+        glam::Vec4::new(0.0, s, 0.0, 0.0),
+        glam::Vec4::new(0.0, 0.0, far / (near - far), -1.0),
+        glam::Vec4::new(0.0, 0.0, near * far / (near - far), 0.0),
+    );
+    Some(ShadowFrustum {
+        view_proj: proj * view,
+        texel: 2.0 * half_angle.tan() * dist / size as f32,
+    })
 }
 
 /// Reversed-z depth mapping: NDC z = b / depth - a, so depth = b / (z + a); near -> 1, far -> 0.
@@ -1242,6 +1782,7 @@ fn decode_image(data: &[u8], width: u32, height: u32) -> RenderedImage {
         segmentation,
         instance,
         depth,
+        unoccluded: Vec::new(),
     }
 }
 
@@ -1280,11 +1821,13 @@ fn draw_bind_group(
     })
 }
 
+/// Group 0 of the scene pass: `[texture array, shadow maps]` and `[texture sampler, shadow
+/// comparison sampler]`.
 fn texture_bind_group(
     device: &wgpu::Device,
     layout: &wgpu::BindGroupLayout,
-    textures: &wgpu::TextureView,
-    sampler: &wgpu::Sampler,
+    views: [&wgpu::TextureView; 2],
+    samplers: [&wgpu::Sampler; 2],
 ) -> wgpu::BindGroup {
     device.create_bind_group(&wgpu::BindGroupDescriptor {
         label: Some("texture bind group"),
@@ -1292,41 +1835,65 @@ fn texture_bind_group(
         entries: &[
             wgpu::BindGroupEntry {
                 binding: 0,
-                resource: wgpu::BindingResource::TextureView(textures),
+                resource: wgpu::BindingResource::TextureView(views[0]),
             },
             wgpu::BindGroupEntry {
                 binding: 1,
-                resource: wgpu::BindingResource::Sampler(sampler),
+                resource: wgpu::BindingResource::Sampler(samplers[0]),
+            },
+            wgpu::BindGroupEntry {
+                binding: 2,
+                resource: wgpu::BindingResource::TextureView(views[1]),
+            },
+            wgpu::BindGroupEntry {
+                binding: 3,
+                resource: wgpu::BindingResource::Sampler(samplers[1]),
             },
         ],
     })
 }
 
-fn create_targets(device: &wgpu::Device, size: (u32, u32), msaa_samples: u32) -> Targets {
-    let size = wgpu::Extent3d {
-        width: size.0,
-        height: size.1,
-        depth_or_array_layers: 1,
-    };
-    let make = |label, format| {
-        device
-            .create_texture(&wgpu::TextureDescriptor {
-                label: Some(label),
-                size,
-                mip_level_count: 1,
-                sample_count: msaa_samples,
-                dimension: wgpu::TextureDimension::D2,
-                format,
-                usage: wgpu::TextureUsages::RENDER_ATTACHMENT
-                    | wgpu::TextureUsages::TEXTURE_BINDING,
-                view_formats: &[],
-            })
-            .create_view(&wgpu::TextureViewDescriptor::default())
-    };
+fn create_target(
+    device: &wgpu::Device,
+    size: (u32, u32),
+    msaa_samples: u32,
+    label: &str,
+    format: wgpu::TextureFormat,
+) -> wgpu::TextureView {
+    device
+        .create_texture(&wgpu::TextureDescriptor {
+            label: Some(label),
+            size: wgpu::Extent3d {
+                width: size.0,
+                height: size.1,
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: msaa_samples,
+            dimension: wgpu::TextureDimension::D2,
+            format,
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING,
+            view_formats: &[],
+        })
+        .create_view(&wgpu::TextureViewDescriptor::default())
+}
+
+/// One image slot's targets; `shared_coverage` is the dummy used when coverage is off.
+fn create_targets(
+    device: &wgpu::Device,
+    size: (u32, u32),
+    msaa_samples: u32,
+    shared_coverage: Option<&wgpu::TextureView>,
+) -> Targets {
+    let make = |label, format| create_target(device, size, msaa_samples, label, format);
     Targets {
         color: make("image colour", COLOR_FORMAT),
         labels: make("image labels", LABEL_FORMAT),
         depth: make("image depth buffer", DEPTH_FORMAT),
+        coverage: match shared_coverage {
+            Some(view) => view.clone(),
+            None => make("image coverage", COVERAGE_FORMAT),
+        },
     }
 }
 

@@ -133,4 +133,9 @@ pub struct RenderedImage {
     /// Camera-space depth (distance along the view axis, metres) of the nearest surface at the
     /// pixel centre, background plane included.
     pub depth: Vec<f32>,
+    /// With `RendererConfig::coverage`, for scenes of two or more objects: the number of pixels
+    /// each of the first four objects (in scene order) would get in the label maps if no other
+    /// object hid it, counted with the same sample vote as the maps. An object's visible
+    /// fraction is its pixel count in `instance` divided by this. Empty otherwise.
+    pub unoccluded: Vec<u32>,
 }

@@ -49,7 +49,20 @@ fn pixel(img: &RenderedImage, x: u32, y: u32) -> usize {
 
 #[test]
 fn golden_scenes() {
-    let mut r = renderer(RendererConfig::with_size(64, 64));
+    golden_scenes_with(true, "");
+}
+
+/// Shadows off renders exactly what the renderer drew before shadows existed: these goldens
+/// were taken from that version and are never regenerated.
+#[test]
+fn golden_scenes_without_shadows_match_the_shadowless_renderer() {
+    golden_scenes_with(false, "_no_shadows");
+}
+
+fn golden_scenes_with(shadows: bool, suffix: &str) {
+    let mut config = RendererConfig::with_size(64, 64);
+    config.shadows = shadows;
+    let mut r = renderer(config);
     let cube = r.upload_mesh(&primitives::cube(0.5)).unwrap();
     let sphere = r.upload_mesh(&primitives::uv_sphere(0.3, 32, 32)).unwrap();
     let tex = r.upload_texture(&checker_texture(64, 8)).unwrap();
@@ -92,9 +105,9 @@ fn golden_scenes() {
         scene(four, background([0.6, 0.55, 0.5], Some(tex))),
     ];
     let images = r.render(&scenes).unwrap();
-    check_golden("cube_flat", &images[0]);
-    check_golden("sphere_textured", &images[1]);
-    check_golden("four_objects", &images[2]);
+    check_golden(&format!("cube_flat{suffix}"), &images[0]);
+    check_golden(&format!("sphere_textured{suffix}"), &images[1]);
+    check_golden(&format!("four_objects{suffix}"), &images[2]);
 }
 
 #[test]

@@ -9,6 +9,14 @@
 // converted to camera-space z, so a plane covering the pixel gets exactly its pixel-centre depth;
 // +inf where nothing was drawn.
 // Output per pixel: 3 words = packed RGBA8 sRGB, class | instance << 8, f32 depth bits.
+//
+// With COVERAGE = 1 it also counts, per image, the pixels each of the first four objects would
+// get in the label maps if no other object hid it: the coverage pass marks every sample an
+// object covers (channel k = object k, depth ignored), and a pixel counts for object k when the
+// object alone would win the label vote there (at least half of the samples: ties go to the
+// nearer sample, and the object is nearer than the background).
+
+override COVERAGE: u32 = 0u;
 
 struct ResolveParams {
     width: u32,
@@ -21,6 +29,41 @@ struct ResolveParams {
 @group(0) @binding(4) var<uniform> params: ResolveParams; // per image (dynamic offset)
 // Per image: (a, b) with view depth = b / (ndc_z + a).
 @group(0) @binding(5) var<storage, read> depth_params: array<vec2<f32>>;
+// Per image: unoccluded pixel counts of objects 0..3.
+@group(0) @binding(7) var<storage, read_write> coverage_counts: array<atomic<u32>>;
+
+var<workgroup> wg_counts: array<atomic<u32>, 4>;
+
+// Adds this workgroup's unoccluded pixels per object to the image's counts (COVERAGE = 1).
+// Called by every invocation of the workgroup (it holds barriers).
+fn count_coverage(image: u32, pixel: vec2<u32>, inside: bool, local: u32) {
+    if COVERAGE == 0u {
+        return;
+    }
+    if local < 4u {
+        atomicStore(&wg_counts[local], 0u);
+    }
+    workgroupBarrier();
+    if inside {
+        var c = vec4<f32>(0.0);
+        for (var s = 0u; s < SAMPLES; s++) {
+            c += load_coverage(pixel, s);
+        }
+        let half = 0.5 * f32(SAMPLES);
+        for (var k = 0u; k < 4u; k++) {
+            if c[k] > 0.0 && c[k] >= half {
+                atomicAdd(&wg_counts[k], 1u);
+            }
+        }
+    }
+    workgroupBarrier();
+    if local < 4u {
+        let n = atomicLoad(&wg_counts[local]);
+        if n > 0u {
+            atomicAdd(&coverage_counts[image * 4u + local], n);
+        }
+    }
+}
 
 fn linear_to_srgb(c: vec3<f32>) -> vec3<f32> {
     let x = clamp(c, vec3<f32>(0.0), vec3<f32>(1.0));
@@ -42,13 +85,16 @@ fn store_pixel(image: u32, x: u32, y: u32, color: vec3<f32>, label: u32, z: f32)
 }
 
 @compute @workgroup_size(8, 8, 1)
-fn resolve(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let x = gid.x;
-    let y = gid.y;
-    let image = params.image;
-    if x >= params.width || y >= params.height {
-        return;
+fn resolve(@builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(local_invocation_index) local: u32) {
+    let inside = gid.x < params.width && gid.y < params.height;
+    if inside {
+        resolve_pixel(params.image, gid.x, gid.y);
     }
+    count_coverage(params.image, gid.xy, inside, local);
+}
+
+fn resolve_pixel(image: u32, x: u32, y: u32) {
     let pixel = vec2<u32>(x, y);
 
     var color = vec3<f32>(0.0);
@@ -86,13 +132,16 @@ fn resolve(@builtin(global_invocation_id) gid: vec3<u32>) {
 // indexed arrays live in memory on SIMD CPU drivers such as lavapipe, which makes `resolve`
 // several times slower there). Used whenever SAMPLES is 4 (4x MSAA, 2x2 supersampling).
 @compute @workgroup_size(8, 8, 1)
-fn resolve4(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let x = gid.x;
-    let y = gid.y;
-    let image = params.image;
-    if x >= params.width || y >= params.height {
-        return;
+fn resolve4(@builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(local_invocation_index) local: u32) {
+    let inside = gid.x < params.width && gid.y < params.height;
+    if inside {
+        resolve4_pixel(params.image, gid.x, gid.y);
     }
+    count_coverage(params.image, gid.xy, inside, local);
+}
+
+fn resolve4_pixel(image: u32, x: u32, y: u32) {
     let pixel = vec2<u32>(x, y);
 
     let color = 0.25 * (load_color(pixel, 0u) + load_color(pixel, 1u)

@@ -6,8 +6,15 @@
 //
 // TEXTURE_MODE selects the pipeline variant (branches are not free on SIMD CPU rasterizers):
 // 0 = flat colour, 1 = cube projection in object space (objects), 2 = planar (background).
+// SHADOWS = 1 shades with the image's shadow map (cast and self shadows of the point light,
+// PCF-filtered) and the hemisphere ambient; 0 is the shadowless shading of earlier versions,
+// byte for byte.
+//
+// vs_shadow is the vertex stage of the shadow pass (depth only, no fragment stage): it draws
+// the objects of one image from the point light into that image's layer of the shadow maps.
 
 override TEXTURE_MODE: u32 = 0u;
+override SHADOWS: u32 = 0u;
 
 struct Draw {
     mvp: mat4x4<f32>,
@@ -19,13 +26,63 @@ struct Draw {
     light_pos: vec4<f32>,   // w: fill strength
     light_color: vec4<f32>, // rgb: intensity * reference distance^2
     color: vec4<f32>,       // rgb: linear base colour, w: texture mix
-    params: vec4<f32>,      // x: texture scale, y: specular, z: background mip level
+    params: vec4<f32>,      // x: texture scale, y: specular, z: background mip level,
+                            // w: object's position in the scene (coverage pass)
     ids: vec4<u32>,         // x: class, y: instance, z: texture layer, w: kind
+    light_vp: mat4x4<f32>,  // world -> shadow-map clip space
+    shadow: vec4<f32>,      // x: has shadow map, y: normal offset (m), z: PCF spacing (uv),
+                            // w: shadow-map layer
 };
 
 @group(0) @binding(0) var textures: texture_2d_array<f32>;
 @group(0) @binding(1) var tex_sampler: sampler;
+@group(0) @binding(2) var shadow_maps: texture_depth_2d_array;
+@group(0) @binding(3) var shadow_sampler: sampler_comparison;
 @group(1) @binding(0) var<uniform> d: Draw;
+
+// Coverage pass (objects 0..3 of an image, no depth test, max blending): marks every sample
+// an object covers in channel params.w (its position in the scene), whatever hides it.
+@vertex
+fn vs_coverage(@location(0) position: vec3<f32>) -> @builtin(position) vec4<f32> {
+    return d.mvp * vec4<f32>(position, 1.0);
+}
+
+@fragment
+fn fs_coverage() -> @location(0) vec4<f32> {
+    let k = u32(d.params.w);
+    return vec4<f32>(vec4<u32>(k) == vec4<u32>(0u, 1u, 2u, 3u));
+}
+
+@vertex
+fn vs_shadow(@location(0) position: vec3<f32>) -> @builtin(position) vec4<f32> {
+    return d.light_vp * (d.model * vec4<f32>(position, 1.0));
+}
+
+// Fraction of the point light reaching `world` (1 = lit): four bilinear depth comparisons
+// (each a 2x2 PCF) on a rotated grid around the lookup, i.e. a soft ~4-texel penumbra. The
+// lookup point is pushed along the normal by about a texel against self-shadowing acne.
+// Outside the shadow map's frustum nothing casts a shadow (it encloses every object).
+fn light_visibility(world: vec3<f32>, n: vec3<f32>) -> f32 {
+    let p = d.light_vp * vec4<f32>(world + n * d.shadow.y, 1.0);
+    if d.shadow.x == 0.0 || p.w <= 0.0 {
+        return 1.0;
+    }
+    let ndc = p.xyz / p.w;
+    if any(abs(ndc.xy) >= vec2<f32>(1.0)) {
+        return 1.0;
+    }
+    // Receivers beyond the far plane (the background) are behind every caster: compare at 1,
+    // which only the cleared (caster-free) texels pass.
+    let depth = min(ndc.z, 1.0);
+    let uv = vec2<f32>(0.5 + 0.5 * ndc.x, 0.5 - 0.5 * ndc.y);
+    let layer = i32(d.shadow.w);
+    let s = d.shadow.z;
+    var lit = textureSampleCompareLevel(shadow_maps, shadow_sampler, uv + vec2<f32>(-1.5, -0.5) * s, layer, depth);
+    lit += textureSampleCompareLevel(shadow_maps, shadow_sampler, uv + vec2<f32>(0.5, -1.5) * s, layer, depth);
+    lit += textureSampleCompareLevel(shadow_maps, shadow_sampler, uv + vec2<f32>(1.5, 0.5) * s, layer, depth);
+    lit += textureSampleCompareLevel(shadow_maps, shadow_sampler, uv + vec2<f32>(-0.5, 1.5) * s, layer, depth);
+    return 0.25 * lit;
+}
 
 struct VsOut {
     @builtin(position) clip: vec4<f32>,
@@ -97,9 +154,25 @@ fn fs_main(in: VsOut) -> FsOut {
     s = s * s;
     s = s * s;
     let spec = d.params.y * s * min(ndl * 4.0, 1.0);
-    // Fill: a soft sky-like ambient, a little brighter on upward-facing surfaces.
-    let fill = d.light_pos.w * (0.8 + 0.2 * n.z);
-    let rgb = base * (radiance * ndl + vec3<f32>(fill)) + radiance * spec;
+    var rgb: vec3<f32>;
+    if SHADOWS == 1u {
+        // Only surfaces facing the light can be in its shadow.
+        var vis = 0.0;
+        if ndl > 0.0 {
+            vis = light_visibility(world, n);
+        }
+        // Hemisphere ambient (sky above, darker ground bounce below), a little darker where the
+        // light is blocked: a cheap stand-in for ambient occlusion under seats, in creases and
+        // in the contact shadows between objects. The fill itself casts no shadow.
+        // (Faded out towards the terminator, where the lookup says little.)
+        let occlusion = 0.2 * (1.0 - vis) * min(ndl * 5.0, 1.0);
+        let fill = d.light_pos.w * (0.72 + 0.28 * n.z) * (1.0 - occlusion);
+        rgb = base * (radiance * (ndl * vis) + vec3<f32>(fill)) + radiance * (spec * vis);
+    } else {
+        // Fill: a soft sky-like ambient, a little brighter on upward-facing surfaces.
+        let fill = d.light_pos.w * (0.8 + 0.2 * n.z);
+        rgb = base * (radiance * ndl + vec3<f32>(fill)) + radiance * spec;
+    }
 
     var out: FsOut;
     out.color = vec4<f32>(rgb, 1.0);
