@@ -16,6 +16,7 @@ pub mod mds;
 pub mod pose;
 pub mod sample;
 pub mod scene_sampler;
+pub mod slurm;
 pub mod variant;
 
 pub use dataset::{Dataset, SplitReader};

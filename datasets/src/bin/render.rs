@@ -19,6 +19,7 @@ use datasets::generate::{self, RenderJob, RenderProgress, RenderSummary, Skipped
 use datasets::inspect;
 use datasets::layout::Split;
 use datasets::mds::Compression;
+use datasets::slurm;
 use datasets::{SceneKind, Variant};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -39,6 +40,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Write Slurm scripts (a job array whose task K renders worker K of --workers, then a
+    /// dependent `render merge`) into OUT/slurm/; --submit submits them. See docs/cluster.md.
+    Slurm(Box<SlurmArgs>),
     /// Write the splits' index.json once every worker's shards are present.
     Merge {
         /// Dataset directory.
@@ -108,12 +112,14 @@ struct RenderArgs {
     /// Shard compression: `zstd:LEVEL` (1-22) or `none`.
     #[arg(long, default_value = "zstd:3", value_parser = parse_compression)]
     compression: CompressionArg,
-    /// Number of workers the shards are split over (e.g. a Slurm array size).
-    #[arg(long, default_value_t = 1)]
-    workers: usize,
-    /// This worker, 0-based (e.g. $SLURM_ARRAY_TASK_ID).
-    #[arg(long, default_value_t = 0)]
-    worker: usize,
+    /// Number of workers the shards are split over [default: $SLURM_ARRAY_TASK_COUNT in a Slurm
+    /// array task, $JOB_COMPLETIONS in a Kubernetes Indexed Job, else 1].
+    #[arg(long)]
+    workers: Option<usize>,
+    /// This worker, 0-based [default: $SLURM_ARRAY_TASK_ID - $SLURM_ARRAY_TASK_MIN,
+    /// $JOB_COMPLETION_INDEX, else 0].
+    #[arg(long)]
+    worker: Option<usize>,
     /// Use the first wgpu adapter whose name contains this (case-insensitive), e.g. `llvmpipe`.
     #[arg(long)]
     adapter: Option<String>,
@@ -258,6 +264,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Some(Command::Inspect(args)) => run_inspect(args),
+        Some(Command::Slurm(args)) => run_slurm(*args),
         Some(Command::Adapters { json }) => run_adapters(json),
         None => run_render(cli.render),
     }
@@ -335,8 +342,16 @@ fn run_render(a: RenderArgs) -> Result<()> {
     job.objects = usize::from(a.objects);
     job.shard_size = a.shard_size;
     job.compression = a.compression.0;
-    job.workers = a.workers;
-    job.worker = a.worker;
+    let env = slurm::worker_from_env(|k| std::env::var(k).ok())?;
+    let (workers, worker, source) = slurm::resolve_workers(a.workers, a.worker, env)?;
+    if let Some(source) = source {
+        eprintln!(
+            "render: worker {worker} of {workers} (from {})",
+            source.describe()
+        );
+    }
+    job.workers = workers;
+    job.worker = worker;
     job.adapter = a.adapter.clone();
     job.models_per_class = a.models_per_class;
     job.textures = a.textures;
@@ -520,6 +535,195 @@ fn print_summary(job: &RenderJob, out: &Path, s: &RenderSummary) {
     } else if let Some(note) = &s.merge_note {
         println!("not merged yet: {note}");
     }
+}
+
+#[derive(Debug, Args)]
+struct SlurmArgs {
+    #[command(flatten)]
+    render: RenderArgs,
+    #[command(flatten)]
+    opts: SlurmOpts,
+}
+
+/// Options of `render slurm` that are not render flags.
+#[derive(Debug, Args)]
+struct SlurmOpts {
+    /// Submit the scripts with `sbatch --parsable` (default: only write them).
+    #[arg(long)]
+    submit: bool,
+    /// Slurm partition of the jobs.
+    #[arg(long)]
+    partition: Option<String>,
+    /// Generic resources of each render task, e.g. `gpu:1`.
+    #[arg(long)]
+    gres: Option<String>,
+    /// CPUs of each render task.
+    #[arg(long)]
+    cpus_per_task: Option<u32>,
+    /// Time limit of each job, e.g. `02:00:00`.
+    #[arg(long)]
+    time: Option<String>,
+    /// Memory of each job, e.g. `16G`.
+    #[arg(long)]
+    mem: Option<String>,
+    /// At most K render tasks at once (`--array=0-N%K`; per array when the array is split).
+    #[arg(long, value_name = "K")]
+    array_throttle: Option<usize>,
+    /// Split the render array into arrays of at most this many tasks [default with --submit:
+    /// the cluster's MaxArraySize from `scontrol show config`; without: 1001].
+    #[arg(long, value_name = "N")]
+    max_array_size: Option<usize>,
+    /// Further sbatch option for every job, verbatim (repeatable): `--sbatch-option=--account=proj`.
+    #[arg(long, value_name = "OPTION", allow_hyphen_values = true)]
+    sbatch_option: Vec<String>,
+    /// The `render` program the jobs run [default: this one].
+    #[arg(long, value_name = "PATH")]
+    render_bin: Option<PathBuf>,
+}
+
+/// The render flags given on the command line of `render slurm`, as `--name=value`, except the
+/// ones the scripts set themselves. Read back from clap so that every render flag passes through.
+fn render_flags_given() -> Result<Vec<String>> {
+    use clap::parser::ValueSource;
+    use clap::{ArgAction, CommandFactory};
+    let cli = Cli::command();
+    let matches = cli.clone().get_matches_from(std::env::args_os());
+    let (_, sub) = matches
+        .subcommand()
+        .context("`render slurm`: subcommand arguments not found")?;
+    let sub_cmd = cli
+        .find_subcommand("slurm")
+        .context("`render slurm`: subcommand not defined")?;
+    let own = SlurmOpts::augment_args(clap::Command::new("slurm-opts"));
+    let skip = |id: &str| {
+        ["out", "workers", "worker"].contains(&id) || own.get_arguments().any(|a| a.get_id() == id)
+    };
+    let mut flags = Vec::new();
+    for arg in sub_cmd.get_arguments() {
+        let id = arg.get_id().as_str();
+        if skip(id) || sub.value_source(id) != Some(ValueSource::CommandLine) {
+            continue;
+        }
+        let long = arg
+            .get_long()
+            .with_context(|| format!("render flag `{id}` has no long name"))?;
+        match arg.get_action() {
+            ArgAction::SetTrue if sub.get_flag(id) => flags.push(format!("--{long}")),
+            ArgAction::SetTrue => {}
+            action if action.takes_values() => {
+                for value in sub.get_raw(id).into_iter().flatten() {
+                    let value = value
+                        .to_str()
+                        .with_context(|| format!("--{long}: value is not valid UTF-8"))?;
+                    flags.push(format!("--{long}={value}"));
+                }
+            }
+            _ => anyhow::bail!("render flag --{long} cannot be passed on to the Slurm jobs"),
+        }
+    }
+    Ok(flags)
+}
+
+fn run_slurm(args: SlurmArgs) -> Result<()> {
+    let a = &args.render;
+    let o = &args.opts;
+    let out = a.out.clone().context("--out is required")?;
+    let workers = a
+        .workers
+        .context("`render slurm` needs --workers N (the number of array tasks)")?;
+    if workers == 0 {
+        anyhow::bail!("--workers must be at least 1");
+    }
+    if a.worker.is_some() {
+        anyhow::bail!("`render slurm` sets --worker for each array task; do not pass it");
+    }
+    if a.summary_json.is_some() {
+        anyhow::bail!(
+            "--summary-json is written by one process; with Slurm each task's summary is in its log (OUT/logs/)"
+        );
+    }
+    let render_bin = match &o.render_bin {
+        Some(p) => p.clone(),
+        None => {
+            std::env::current_exe().context("locating this render binary (pass --render-bin)")?
+        }
+    };
+    let render_bin = std::path::absolute(&render_bin)
+        .with_context(|| format!("--render-bin {}", render_bin.display()))?;
+    let workdir = std::env::current_dir().context("reading the current directory")?;
+    let resources = slurm::Resources {
+        partition: o.partition.clone(),
+        gres: o.gres.clone(),
+        cpus_per_task: o.cpus_per_task,
+        time: o.time.clone(),
+        mem: o.mem.clone(),
+        throttle: o.array_throttle,
+        extra: o.sbatch_option.clone(),
+    };
+    let merge_resources = slurm::Resources {
+        gres: None,
+        cpus_per_task: None,
+        throttle: None,
+        ..resources.clone()
+    };
+    let pipeline = slurm::RenderPipeline {
+        render_bin,
+        render_args: render_flags_given()?,
+        out: out.clone(),
+        workers,
+        workdir,
+        resources,
+        merge_resources,
+    }
+    .pipeline()?;
+
+    let sbatch = o.submit.then(|| slurm::find_program("sbatch", None));
+    let max_array_size = match (o.max_array_size, &sbatch) {
+        (Some(n), _) => n,
+        (None, Some(Ok(_))) => {
+            let scontrol = slurm::find_program("scontrol", None)
+                .context("reading MaxArraySize (pass --max-array-size N instead)")?;
+            slurm::query_max_array_size(&scontrol)
+                .context("reading MaxArraySize (pass --max-array-size N instead)")?
+        }
+        _ => slurm::DEFAULT_MAX_ARRAY_SIZE,
+    };
+    let scripts = slurm::write_scripts(&pipeline, max_array_size)
+        .with_context(|| format!("writing Slurm scripts into {}", out.display()))?;
+    for s in &scripts {
+        match s.array_tasks {
+            Some(n) => println!(
+                "wrote {} (array of {n}: workers {}..{} of {workers})",
+                s.path.display(),
+                s.first_index,
+                s.first_index + n - 1
+            ),
+            None => println!("wrote {}", s.path.display()),
+        }
+    }
+    let dir = std::path::absolute(&out).context("resolving --out")?;
+    println!("logs go to {}", dir.join(slurm::LOG_DIR).display());
+    let Some(sbatch) = sbatch else {
+        println!(
+            "submit with: {}",
+            dir.join(slurm::SCRIPT_DIR).join("submit.sh").display()
+        );
+        return Ok(());
+    };
+    let submit_sh = dir.join(slurm::SCRIPT_DIR).join("submit.sh");
+    let sbatch = sbatch.with_context(|| {
+        format!(
+            "submitting (the scripts are written: run {} where Slurm is installed)",
+            submit_sh.display()
+        )
+    })?;
+    let jobs = slurm::submit(&pipeline, &scripts, &sbatch)?;
+    let record = slurm::write_jobs(&dir, &jobs)?;
+    for j in &jobs {
+        println!("submitted {} as job {}", j.script.name, j.job_id);
+    }
+    println!("job ids recorded in {}", record.display());
+    Ok(())
 }
 
 #[cfg(test)]
