@@ -36,7 +36,8 @@ use crate::mds::{Compression, Value};
 use crate::pose;
 use crate::sample::Sample;
 use crate::scene_sampler::{
-    AssetPool, AssetSplit, PoolModel, PoolTexture, SceneKind, SceneParams, keyed_rng, sample_scene,
+    AssetPool, AssetSplit, MultiLayout, PoolModel, PoolTexture, SampleMeta, SceneKind, SceneParams,
+    keyed_rng, sample_scene,
 };
 use crate::variant::Variant;
 
@@ -94,7 +95,18 @@ pub struct RenderJob {
     /// The classes rendered (default: all ten; order and repeats do not matter). Labels keep
     /// the ten-class ids, the class balance is over these, the manifest records them.
     pub classes: Vec<Class>,
+    /// Shadows of the point light and the hemisphere ambient (`false`: the shadowless look of
+    /// earlier versions).
+    pub shadows: bool,
+    /// Layout of multi-object scenes.
+    pub layout: MultiLayout,
+    /// Multi-object scenes: smallest visible fraction at which an object counts as present
+    /// (`meta.objects[k].present`, `meta.present_classes`), in `[0, 1]`.
+    pub min_visible: f32,
 }
+
+/// Default of [`RenderJob::min_visible`]: an object must show at least a tenth of itself.
+pub const DEFAULT_MIN_VISIBLE: f32 = 0.1;
 
 impl RenderJob {
     /// A job with the defaults of the `render` command.
@@ -117,6 +129,9 @@ impl RenderJob {
             batch: None,
             lanes: 0,
             classes: Class::ALL.to_vec(),
+            shadows: true,
+            layout: MultiLayout::default(),
+            min_visible: DEFAULT_MIN_VISIBLE,
         }
     }
 
@@ -153,6 +168,8 @@ impl RenderJob {
         let mut p = SceneParams::new(self.variant, self.scene, self.seed);
         p.objects = self.objects_per_image();
         p.classes = self.classes();
+        p.layout = self.layout;
+        p.min_visible = self.min_visible;
         p
     }
 
@@ -205,6 +222,13 @@ impl RenderJob {
                 &format!("0 (automatic) to {MAX_LANES}"),
             );
         }
+        if !(0.0..=1.0).contains(&self.min_visible) {
+            return bad(
+                "--min-visible",
+                self.min_visible.to_string(),
+                "a fraction in [0, 1]",
+            );
+        }
         if self.models_per_class == 0 {
             return bad("--models-per-class", "0".into(), "at least 1");
         }
@@ -250,6 +274,18 @@ impl RenderJob {
             "depth_miss_value".to_string(),
             serde_json::json!(DEPTH_MISS),
         );
+        extra.insert("shadows".to_string(), serde_json::json!(self.shadows));
+        if self.scene == SceneKind::Multi {
+            extra.insert(
+                "layout".to_string(),
+                serde_json::json!(self.layout.as_str()),
+            );
+            extra.insert(
+                "min_visible".to_string(),
+                // (as written on the command line, not the f32's binary expansion)
+                serde_json::json!((f64::from(self.min_visible) * 1e6).round() / 1e6),
+            );
+        }
         Ok(Manifest {
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             variant: self.variant.to_string(),
@@ -474,6 +510,18 @@ fn mesh_radius(mesh: &Mesh) -> f32 {
         .fold(0.0f32, f32::max)
 }
 
+/// Largest absolute coordinate of a mesh per axis (its bounding box's half sides about the
+/// origin).
+fn mesh_half_extents(mesh: &Mesh) -> [f32; 3] {
+    mesh.positions.iter().fold([0.0f32; 3], |acc, p| {
+        [
+            acc[0].max(p[0].abs()),
+            acc[1].max(p[1].abs()),
+            acc[2].max(p[2].abs()),
+        ]
+    })
+}
+
 /// Runs `f` on every item with up to `threads` threads, results in input order.
 fn parallel_map<T: Sync, R: Send>(
     items: &[T],
@@ -606,6 +654,7 @@ fn build_pool(
             for (i, mesh) in loaded {
                 let key = candidates[i].clone();
                 let radius = mesh_radius(&mesh);
+                let half_extents = mesh_half_extents(&mesh);
                 let id = match renderer.upload_mesh(&mesh) {
                     Ok(id) => id,
                     Err(renderer::RenderError::InvalidMesh { reason }) => {
@@ -628,6 +677,7 @@ fn build_pool(
                         key,
                         mesh: id,
                         radius,
+                        half_extents,
                     },
                 );
             }
@@ -675,7 +725,7 @@ fn build_pool(
 type ShardSink<'a> = dyn FnMut(&ShardSpec, Vec<Sample>) -> Result<(), DatasetError> + 'a;
 
 /// Labels of a scene waiting for its image: class, pose bin, metadata.
-type Pending = (usize, usize, serde_json::Value);
+type Pending = (usize, usize, SampleMeta);
 
 /// Renders this worker's share of a dataset into `out` (see the module docs). Complete shards
 /// are kept; `manifest.json` must match the job if present. With one worker the splits'
@@ -798,6 +848,10 @@ fn prepare(
     config.adapter = job.adapter.clone();
     config.texture_size = job.texture_size;
     config.batch = batch_for(job);
+    config.shadows = job.shadows;
+    // Multi-object scenes record each object's visible fraction: the renderer counts the
+    // pixels each object would cover unhidden.
+    config.coverage = job.scene == SceneKind::Multi;
     let mut renderer = MultiRenderer::new(config, job.lanes)?;
     summary.adapter = renderer.adapter().name.clone();
     summary.lanes = renderer.lanes();
@@ -894,8 +948,7 @@ fn stream_shards(
         for s in sampled {
             match s {
                 Ok(s) => {
-                    let meta = serde_json::to_value(&s.meta).unwrap_or_default();
-                    pending.borrow_mut().push_back((s.class, s.pose, meta));
+                    pending.borrow_mut().push_back((s.class, s.pose, s.meta));
                     scenes.push(s.scene);
                 }
                 Err(e) => {
@@ -914,12 +967,16 @@ fn stream_shards(
     let mut sink_error: Option<DatasetError> = None;
     let result = renderer.render_stream(scenes, |_, image| {
         let next = pending.borrow_mut().pop_front();
-        let Some((class, pose, meta)) = next else {
+        let Some((class, pose, mut meta)) = next else {
             return Err(());
         };
         let Some(spec) = current else {
             return Err(());
         };
+        if meta.scene == SceneKind::Multi {
+            meta.set_visibility(&image.instance, &image.unoccluded, params.min_visible);
+        }
+        let meta = serde_json::to_value(&meta).unwrap_or_default();
         samples.push(to_sample(image, class, pose, meta));
         done += 1;
         if samples.len() == spec.len() {

@@ -34,9 +34,21 @@ use crate::variant::Variant;
 
 /// Uniform scale applied to the normalised meshes (largest side 0.7 -> 0.56).
 pub const OBJECT_SCALE: f32 = 0.8;
-/// Uniform scale of the objects of multi-object scenes (largest side 0.7 -> 0.42), so that four
-/// of them fit the frame without interpenetrating.
+/// Uniform scale of the objects of multi-object scenes in the [`MultiLayout::Spread`] layout
+/// (largest side 0.7 -> 0.42), so that four of them fit the frame side by side.
 pub const MULTI_OBJECT_SCALE: f32 = 0.6;
+/// [`MultiLayout::Overlap`]: range of the objects' distance from the camera along its view
+/// axis, relative to the distance of the origin (1.08 m): from just in front of the origin to
+/// 1.3 m behind it.
+pub const OVERLAP_DEPTH: (f32, f32) = (-0.1, 1.3);
+/// [`MultiLayout::Overlap`]: range of an object centre's position in the image, as a fraction
+/// of the half-width and half-height of the frame.
+pub const OVERLAP_SPREAD: (f32, f32) = (0.6, 0.5);
+/// [`MultiLayout::Overlap`]: at least this fraction of an object's projected bounding square
+/// lies inside the frame ("mostly inside").
+pub const OVERLAP_MIN_INSIDE: f32 = 0.7;
+/// [`MultiLayout::Overlap`]: smallest gap (metres) between two objects' oriented bounding boxes.
+pub const OVERLAP_GAP: f32 = 0.01;
 /// Radius of the light's circle in the y-z plane.
 pub const LIGHT_RADIUS: f32 = 1.5;
 /// Angle (radians, from +z towards +y) of the fixed light on its circle.
@@ -137,6 +149,54 @@ impl FromStr for SceneKind {
     }
 }
 
+/// How the objects of a multi-object scene are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MultiLayout {
+    /// Like the paper's renders: every object at the single-object scale ([`OBJECT_SCALE`]),
+    /// at random depths ([`OVERLAP_DEPTH`]) and image positions ([`OVERLAP_SPREAD`]), so that
+    /// objects overlap in the image and hide each other; oriented bounding boxes at least
+    /// [`OVERLAP_GAP`] apart (no interpenetration); each mostly inside the frame
+    /// ([`OVERLAP_MIN_INSIDE`]).
+    #[default]
+    Overlap,
+    /// The earlier layout: objects at [`MULTI_OBJECT_SCALE`], one per cell of a jittered grid
+    /// over the image, bounding spheres apart, so they rarely touch or hide each other.
+    Spread,
+}
+
+impl MultiLayout {
+    /// `"overlap"` or `"spread"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MultiLayout::Overlap => "overlap",
+            MultiLayout::Spread => "spread",
+        }
+    }
+}
+
+impl fmt::Display for MultiLayout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A layout that is neither `overlap` nor `spread`.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("invalid layout {0:?}: expected `overlap` or `spread`")]
+pub struct ParseLayoutError(pub String);
+
+impl FromStr for MultiLayout {
+    type Err = ParseLayoutError;
+    fn from_str(s: &str) -> Result<MultiLayout, ParseLayoutError> {
+        match s.to_ascii_lowercase().as_str() {
+            "overlap" => Ok(MultiLayout::Overlap),
+            "spread" => Ok(MultiLayout::Spread),
+            _ => Err(ParseLayoutError(s.to_string())),
+        }
+    }
+}
+
 /// Which half of the asset splits a sample draws from: train samples use train models and
 /// textures, validation and test samples only held-out ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -166,6 +226,9 @@ pub struct PoolModel {
     pub mesh: MeshId,
     /// Radius of its bounding sphere about the object origin (before scale and stretch).
     pub radius: f32,
+    /// Half sides of its axis-aligned bounding box about the object origin (before scale and
+    /// stretch; the meshes are centred on their bounding box).
+    pub half_extents: [f32; 3],
 }
 
 /// An uploaded texture of the pool.
@@ -285,6 +348,10 @@ pub struct SceneParams {
     pub seed: u64,
     /// Objects per image (1 for single-object scenes).
     pub objects: usize,
+    /// Layout of multi-object scenes.
+    pub layout: MultiLayout,
+    /// Multi-object scenes: smallest visible fraction of a present object.
+    pub min_visible: f32,
     /// Image width / height, for the placement of multi-object scenes.
     pub aspect: f32,
     /// Per-class reference HSV colours ([`color::class_reference_colors`] of the seed).
@@ -310,6 +377,8 @@ impl SceneParams {
             kind,
             seed,
             objects: kind.default_objects(),
+            layout: MultiLayout::default(),
+            min_visible: 0.1,
             aspect: 1.0,
             class_colors: color::class_reference_colors(seed),
             pose_threshold: pose::pose_threshold(),
@@ -358,6 +427,19 @@ pub struct ObjectMeta {
     pub pose: usize,
     /// Angle between the object's up axis and world up, radians.
     pub tilt: f32,
+    /// Multi-object scenes: pixels of this object in the instance map (its visible surface).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visible_pixels: Option<u32>,
+    /// Multi-object scenes, first four objects: pixels it would get if no other object hid it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unoccluded_pixels: Option<u32>,
+    /// `visible_pixels / unoccluded_pixels` (0 when the object covers no pixel at all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visible_fraction: Option<f32>,
+    /// Multi-object scenes: whether the object counts as present (visible fraction at least
+    /// the dataset's `min_visible`; objects after the fourth: at least one visible pixel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub present: Option<bool>,
 }
 
 /// Per-sample metadata stored in the `meta` column (kubric-like plain data).
@@ -381,6 +463,49 @@ pub struct SampleMeta {
     pub background: BackgroundMeta,
     /// Objects in instance order.
     pub objects: Vec<ObjectMeta>,
+    /// Multi-object scenes: the layout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<MultiLayout>,
+    /// Multi-object scenes: classes (indices, ascending, each once) of the present objects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub present_classes: Option<Vec<usize>>,
+}
+
+impl SampleMeta {
+    /// Fills the visibility fields of a multi-object sample from its rendered instance map and
+    /// the renderer's unoccluded counts (`unoccluded[k]` for object k, first four objects):
+    /// an object is present when its visible fraction is at least `min_visible` (objects
+    /// without a count: when any pixel of it is visible).
+    pub fn set_visibility(&mut self, instance: &[u8], unoccluded: &[u32], min_visible: f32) {
+        let mut counts = [0u32; 256];
+        for &id in instance {
+            counts[id as usize] += 1;
+        }
+        let mut classes = Vec::new();
+        for (k, o) in self.objects.iter_mut().enumerate() {
+            let visible = counts[o.instance_id as usize];
+            o.visible_pixels = Some(visible);
+            o.unoccluded_pixels = unoccluded.get(k).copied();
+            o.visible_fraction = o.unoccluded_pixels.map(|full| {
+                if full == 0 {
+                    0.0
+                } else {
+                    visible as f32 / full as f32
+                }
+            });
+            let present = match o.visible_fraction {
+                Some(f) => visible > 0 && f >= min_visible,
+                None => visible > 0,
+            };
+            o.present = Some(present);
+            if present {
+                classes.push(o.class);
+            }
+        }
+        classes.sort_unstable();
+        classes.dedup();
+        self.present_classes = Some(classes);
+    }
 }
 
 /// Light part of [`SampleMeta`].
@@ -475,6 +600,46 @@ pub fn light_position(angle: f32) -> [f32; 3] {
 struct Placed {
     center: Vec3,
     radius: f32,
+    obb: Obb,
+}
+
+/// An oriented box: centre, unit axes, half sides along them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Obb {
+    center: Vec3,
+    axes: [Vec3; 3],
+    half: Vec3,
+}
+
+impl Obb {
+    /// Whether the two boxes, each grown by `gap / 2`, intersect (separating-axis test over
+    /// the 3 + 3 face normals and the 9 edge cross products).
+    fn intersects(&self, other: &Obb, gap: f32) -> bool {
+        let d = other.center - self.center;
+        let g = gap * 0.5;
+        let radius = |b: &Obb, axis: Vec3| {
+            (0..3)
+                .map(|i| (b.half[i] + g) * b.axes[i].dot(axis).abs())
+                .sum::<f32>()
+        };
+        let separated = |axis: Vec3| {
+            let len = axis.length();
+            if len < 1e-6 {
+                return false; // parallel edges: covered by the face axes
+            }
+            let axis = axis / len;
+            d.dot(axis).abs() > radius(self, axis) + radius(other, axis)
+        };
+        let mut axes = Vec::with_capacity(15);
+        axes.extend(self.axes);
+        axes.extend(other.axes);
+        for a in self.axes {
+            for b in other.axes {
+                axes.push(a.cross(b));
+            }
+        }
+        !axes.into_iter().any(separated)
+    }
 }
 
 /// Samples scene `index` of split `split_name` (`"train"`, `"val"`, `"test"`), drawing models
@@ -547,14 +712,19 @@ pub fn sample_scene(
         let rotvec = variant.viewpoint.then_some(rotvec_draw);
         let rotation = object_rotation(class, rotvec);
         let max_stretch = stretch.iter().cloned().fold(0.0f32, f32::max);
-        let scale = match params.kind {
-            SceneKind::Single => OBJECT_SCALE,
-            SceneKind::Multi => MULTI_OBJECT_SCALE,
+        let scale = match (params.kind, params.layout) {
+            (SceneKind::Multi, MultiLayout::Spread) => MULTI_OBJECT_SCALE,
+            _ => OBJECT_SCALE,
         };
         let radius = model.radius * scale * max_stretch;
-        let center = match params.kind {
-            SceneKind::Single => Vec3::ZERO,
-            SceneKind::Multi => place(
+        let obb = Obb {
+            center: Vec3::ZERO,
+            axes: [rotation.x_axis, rotation.y_axis, rotation.z_axis],
+            half: Vec3::from(model.half_extents) * Vec3::from(stretch) * scale,
+        };
+        let center = match (params.kind, params.layout) {
+            (SceneKind::Single, _) => Vec3::ZERO,
+            (SceneKind::Multi, MultiLayout::Spread) => place(
                 &mut rng,
                 &camera,
                 params.aspect,
@@ -563,8 +733,15 @@ pub fn sample_scene(
                 radius,
                 &placed,
             ),
+            (SceneKind::Multi, MultiLayout::Overlap) => {
+                place_overlapping(&mut rng, &camera, params.aspect, obb, &placed)
+            }
         };
-        placed.push(Placed { center, radius });
+        placed.push(Placed {
+            center,
+            radius,
+            obb: Obb { center, ..obb },
+        });
 
         let up = rotation * Vec3::Z;
         let tilt = pose::tilt_angle(up);
@@ -616,6 +793,10 @@ pub fn sample_scene(
             texture: texture.map(|t| t.name.clone()),
             pose: bin,
             tilt,
+            visible_pixels: None,
+            unoccluded_pixels: None,
+            visible_fraction: None,
+            present: None,
         });
     }
 
@@ -658,6 +839,8 @@ pub fn sample_scene(
             center: bg_center,
         },
         objects: metas,
+        layout: (params.kind == SceneKind::Multi).then_some(params.layout),
+        present_classes: None,
     };
     Ok(SceneSample {
         scene,
@@ -665,6 +848,66 @@ pub fn sample_scene(
         pose: meta.objects[0].pose,
         meta,
     })
+}
+
+/// Places one object of a [`MultiLayout::Overlap`] scene (its box `obb`, centred at the
+/// origin): a random image position within [`OVERLAP_SPREAD`] at a random depth in
+/// [`OVERLAP_DEPTH`], kept when at least [`OVERLAP_MIN_INSIDE`] of its projected bounding
+/// square is inside the frame and its box is [`OVERLAP_GAP`] clear of every box placed so far.
+/// After [`PLACEMENT_ATTEMPTS`] failures, the last candidate (inside the frame) is moved away
+/// from the camera along its line of sight until its box is clear: objects never interpenetrate.
+fn place_overlapping(
+    rng: &mut ChaCha8Rng,
+    camera: &Camera,
+    aspect: f32,
+    obb: Obb,
+    placed: &[Placed],
+) -> Vec3 {
+    let eye = Vec3::from(camera.position);
+    let forward = (Vec3::from(camera.target) - eye).normalize();
+    let right = forward.cross(Vec3::from(camera.up)).normalize();
+    let up = right.cross(forward);
+    let tan_y = (camera.fov_y_deg.to_radians() * 0.5).tan();
+    let tan_x = tan_y * aspect;
+    let base = (Vec3::from(camera.target) - eye).length();
+    let radius = obb.half.length();
+    let clear = |center: Vec3| {
+        let candidate = Obb { center, ..obb };
+        placed
+            .iter()
+            .all(|p| !p.obb.intersects(&candidate, OVERLAP_GAP))
+    };
+    // Share of the projected bounding square of the bounding sphere inside the frame.
+    let inside = |nx: f32, ny: f32, depth: f32| {
+        let (rx, ry) = (radius / (depth * tan_x), radius / (depth * tan_y));
+        let span = |c: f32, r: f32| ((c + r).min(1.0) - (c - r).max(-1.0)).max(0.0) / (2.0 * r);
+        span(nx, rx) * span(ny, ry)
+    };
+    let mut fallback = eye + forward * (base + OVERLAP_DEPTH.1);
+    for _ in 0..PLACEMENT_ATTEMPTS {
+        let nx = rng.random_range(-OVERLAP_SPREAD.0..OVERLAP_SPREAD.0);
+        let ny = rng.random_range(-OVERLAP_SPREAD.1..OVERLAP_SPREAD.1);
+        let depth = base + rng.random_range(OVERLAP_DEPTH.0..OVERLAP_DEPTH.1);
+        if depth - radius < camera.near || inside(nx, ny, depth) < OVERLAP_MIN_INSIDE {
+            continue;
+        }
+        let center = eye + (forward + right * (nx * tan_x) + up * (ny * tan_y)) * depth;
+        if clear(center) {
+            return center;
+        }
+        fallback = center;
+    }
+    // Further along the same line of sight the object only gets smaller in the image, so it
+    // stays inside the frame; the boxes placed so far are finite, so this ends.
+    let step = (fallback - eye).normalize() * 0.05;
+    let mut center = fallback;
+    for _ in 0..10_000 {
+        if clear(center) {
+            break;
+        }
+        center += step;
+    }
+    center
 }
 
 /// Places one object of a multi-object scene: a jittered position in grid cell `cell` of the
@@ -736,6 +979,7 @@ mod tests {
                             key: ModelKey::new(class, format!("m{s}-{j}")),
                             mesh: MeshId(next),
                             radius: 0.42,
+                            half_extents: [0.35, 0.2, 0.15],
                         },
                     );
                     next += 1;
@@ -915,7 +1159,8 @@ mod tests {
     #[test]
     fn multi_object_scenes_spread_without_interpenetration() {
         let pool = fake_pool();
-        let p = SceneParams::new("--V-".parse().unwrap(), SceneKind::Multi, 2);
+        let mut p = SceneParams::new("--V-".parse().unwrap(), SceneKind::Multi, 2);
+        p.layout = MultiLayout::Spread;
         let cam = Camera::paper_default();
         let eye = Vec3::from(cam.position);
         let f = (Vec3::from(cam.target) - eye).normalize();
@@ -949,6 +1194,103 @@ mod tests {
         }
         assert_eq!(inside, total, "object centres inside the frame");
         assert!(overlaps <= 3, "{overlaps} overlapping pairs in 300 scenes");
+    }
+
+    /// The world-space box of an object of the fake pool, from its meta.
+    fn meta_obb(o: &ObjectMeta) -> Obb {
+        let r = Mat3::from_cols_array_2d(&o.rotation).transpose(); // rows -> columns
+        Obb {
+            center: Vec3::from(o.position),
+            axes: [r.x_axis, r.y_axis, r.z_axis],
+            half: Vec3::new(0.35, 0.2, 0.15) * Vec3::from(o.stretch) * o.scale,
+        }
+    }
+
+    #[test]
+    fn overlap_layout_overlaps_in_the_image_without_interpenetration() {
+        let pool = fake_pool();
+        let p = SceneParams::new("--V-".parse().unwrap(), SceneKind::Multi, 2);
+        assert_eq!(p.layout, MultiLayout::Overlap);
+        let cam = Camera::paper_default();
+        let eye = Vec3::from(cam.position);
+        let f = (Vec3::from(cam.target) - eye).normalize();
+        let r = f.cross(Vec3::Z).normalize();
+        let u = r.cross(f);
+        let tan = (cam.fov_y_deg.to_radians() / 2.0).tan();
+        let radius = Vec3::new(0.35, 0.2, 0.15).length();
+        let (mut scenes_with_overlap, mut depth_spread) = (0, 0.0f32);
+        let n = 300;
+        for i in 0..n {
+            let s = sample_scene(&p, &pool, AssetSplit::Train, "train", i).unwrap();
+            assert_eq!(s.meta.layout, Some(MultiLayout::Overlap));
+            let mut projected = Vec::new();
+            let mut depths = Vec::new();
+            for (a, oa) in s.meta.objects.iter().enumerate() {
+                assert_eq!(oa.scale, OBJECT_SCALE, "full single-object scale");
+                let box_a = meta_obb(oa);
+                for ob in &s.meta.objects[a + 1..] {
+                    assert!(
+                        !box_a.intersects(&meta_obb(ob), 0.0),
+                        "scene {i}: objects interpenetrate"
+                    );
+                }
+                let v = Vec3::from(oa.position) - eye;
+                let depth = v.dot(f);
+                let (x, y) = (v.dot(r) / (depth * tan), v.dot(u) / (depth * tan));
+                assert!(
+                    x.abs() < 1.0 && y.abs() < 1.0,
+                    "scene {i}: centre off frame"
+                );
+                let rad = radius * oa.stretch.iter().cloned().fold(0.0, f32::max) * oa.scale
+                    / (depth * tan);
+                projected.push((x, y, rad));
+                depths.push(depth);
+            }
+            // Some pair of projected bounding circles overlaps substantially.
+            let overlapping = projected.iter().enumerate().any(|(a, pa)| {
+                projected[a + 1..].iter().any(|pb| {
+                    ((pa.0 - pb.0).powi(2) + (pa.1 - pb.1).powi(2)).sqrt() < 0.7 * (pa.2 + pb.2)
+                })
+            });
+            scenes_with_overlap += usize::from(overlapping);
+            let (lo, hi) = depths
+                .iter()
+                .fold((f32::MAX, f32::MIN), |(l, h), &d| (l.min(d), h.max(d)));
+            depth_spread += (hi - lo) / n as f32;
+        }
+        assert!(
+            scenes_with_overlap > n as usize * 8 / 10,
+            "only {scenes_with_overlap} of {n} scenes overlap in the image"
+        );
+        assert!(
+            depth_spread > 0.5,
+            "objects at similar depths: {depth_spread}"
+        );
+    }
+
+    #[test]
+    fn visibility_counts_pixels_and_marks_presence() {
+        let pool = fake_pool();
+        let p = SceneParams::new(Variant::PLAIN, SceneKind::Multi, 2);
+        let mut s = sample_scene(&p, &pool, AssetSplit::Train, "train", 0).unwrap();
+        // instance ids 1..=4: 30, 5, 0 and 12 pixels visible
+        let mut instance = vec![0u8; 100];
+        instance[..30].fill(1);
+        instance[30..35].fill(2);
+        instance[40..52].fill(4);
+        s.meta.set_visibility(&instance, &[40, 100, 0, 12], 0.1);
+        let o = &s.meta.objects;
+        assert_eq!(o[0].visible_pixels, Some(30));
+        assert_eq!(o[0].visible_fraction, Some(0.75));
+        assert_eq!(o[1].visible_fraction, Some(0.05));
+        assert_eq!(o[2].visible_fraction, Some(0.0));
+        assert_eq!(o[3].visible_fraction, Some(1.0));
+        let present: Vec<bool> = o.iter().map(|o| o.present.unwrap()).collect();
+        assert_eq!(present, [true, false, false, true]);
+        let mut classes = vec![o[0].class, o[3].class];
+        classes.sort();
+        classes.dedup();
+        assert_eq!(s.meta.present_classes, Some(classes));
     }
 
     #[test]

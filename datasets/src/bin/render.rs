@@ -19,6 +19,7 @@ use datasets::generate::{self, RenderJob, RenderProgress, RenderSummary, Skipped
 use datasets::inspect;
 use datasets::layout::Split;
 use datasets::mds::Compression;
+use datasets::scene_sampler::MultiLayout;
 use datasets::slurm;
 use datasets::{SceneKind, Variant};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -158,6 +159,19 @@ struct RenderArgs {
     /// a GPU). The output does not depend on it.
     #[arg(long, default_value_t = 0)]
     lanes: usize,
+    /// Render without shadows (the shadowless look of earlier versions); recorded in the
+    /// manifest.
+    #[arg(long)]
+    no_shadows: bool,
+    /// Multi-object layout: `overlap` (as in the paper: objects at single-object size at
+    /// different depths, overlapping and hiding each other) or `spread` (smaller objects on a
+    /// jittered grid, rarely touching); recorded in the manifest.
+    #[arg(long, default_value = "overlap")]
+    layout: MultiLayout,
+    /// Multi-object scenes: an object counts as present (meta `present`, `present_classes`)
+    /// when at least this fraction of it is visible; recorded in the manifest.
+    #[arg(long, default_value_t = generate::DEFAULT_MIN_VISIBLE, value_name = "FRACTION")]
+    min_visible: f32,
     /// Also write the run summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
     summary_json: Option<PathBuf>,
@@ -358,6 +372,9 @@ fn run_render(a: RenderArgs) -> Result<()> {
     job.texture_size = a.texture_size;
     job.batch = a.batch;
     job.lanes = a.lanes;
+    job.shadows = !a.no_shadows;
+    job.layout = a.layout;
+    job.min_visible = a.min_visible;
     if let Some(Classes(classes)) = &a.classes {
         job.classes = classes.clone();
     }
