@@ -40,6 +40,7 @@ use rayon::prelude::*;
 
 use crate::TrainError;
 use crate::augment::{AugmentPolicy, Prepared, RawSample, Target, prepare, target_size};
+use crate::backend::{B, Device};
 use crate::tasks::{HostTargets, Task};
 
 /// Seed of the one fixed permutation of the train split that label budgets take prefixes of.
@@ -298,7 +299,7 @@ impl HostBatch {
     }
 
     /// The images as a `[B, 3, res, res]` tensor on `device`.
-    pub fn images_tensor(&self, device: &Device) -> Tensor<4> {
+    pub fn images_tensor(&self, device: &Device) -> Tensor<B, 4> {
         Tensor::from_data(
             TensorData::new(self.images.clone(), [self.size, 3, self.res, self.res]),
             device,

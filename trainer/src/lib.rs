@@ -1,4 +1,5 @@
-//! Training and evaluation of backbones on the synthetic datasets (burn 0.22).
+//! Training and evaluation of backbones on the synthetic datasets (burn 0.21, one run-time
+//! dispatch backend: [`backend::B`]).
 //!
 //! Input: a dataset directory written by `datasets` (manifest + MDS shards per split), a task, a
 //! backbone and a label budget. Output: a run directory with `config.json`, checkpoints,

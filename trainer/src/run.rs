@@ -15,7 +15,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
-use crate::backend::BackendKind;
+use crate::backend::{B, BackendKind};
 use crate::data::{LabelBudget, Loader, LoaderConfig, ShardSource, SplitSource, select_labels};
 use crate::model::{BackboneConfig, BackboneKind, Model, save_module};
 use crate::tasks::Task;
@@ -224,7 +224,7 @@ fn split_source(
 /// Evaluate on (the first `limit` samples of) a split.
 fn evaluate_split(
     task: Task,
-    model: &Model,
+    model: &Model<B>,
     source: &Arc<dyn ShardSource>,
     batch_size: usize,
     limit: usize,
@@ -281,7 +281,7 @@ impl Observer for RunObserver<'_> {
         }
     }
 
-    fn validate(&mut self, step: u64, model: &Model) -> Result<Option<f64>, TrainError> {
+    fn validate(&mut self, step: u64, model: &Model<B>) -> Result<Option<f64>, TrainError> {
         let metrics = evaluate_split(
             self.task,
             model,
@@ -473,7 +473,7 @@ pub fn run(opts: &RunOptions) -> Result<RunMetrics, TrainError> {
         opts.eval_limit,
         opts.workers,
     )?;
-    save_module(state.model.clone(), &opts.out.join("model.bpk"))?;
+    save_module(&state.model, &opts.out.join("model.bpk"))?;
     state.model.backbone.save(&opts.out.join("backbone.bpk"))?;
 
     let tail = (stats.history.len() / 100).max(1);

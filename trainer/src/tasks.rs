@@ -17,6 +17,7 @@ use burn::tensor::activation::log_softmax;
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
+use crate::backend::{B, Device};
 use crate::metrics::{DepthSums, MetricAccumulator};
 use crate::model::{HeadKind, Output};
 
@@ -117,7 +118,7 @@ impl Task {
     ///
     /// # Errors
     /// When the output or targets do not fit the task (a caller bug).
-    pub fn loss(self, output: &Output, targets: &Targets) -> Result<Tensor<1>, TrainError> {
+    pub fn loss(self, output: &Output, targets: &Targets) -> Result<Tensor<B, 1>, TrainError> {
         match (self, output, targets) {
             (Task::Classification | Task::Pose, Output::Image(logits), Targets::Labels(y)) => {
                 Ok(cross_entropy(logits.clone(), y.clone()))
@@ -193,7 +194,7 @@ impl FromStr for Task {
 }
 
 /// Mean cross-entropy of `logits` `[N, C]` against class indices `[N]`.
-pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+pub fn cross_entropy(logits: Tensor<B, 2>, targets: Tensor<B, 1, Int>) -> Tensor<B, 1> {
     let [n, _] = logits.dims();
     let logp = log_softmax(logits, 1);
     logp.gather(1, targets.reshape([n, 1])).mean().neg()
@@ -204,15 +205,15 @@ pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
 #[allow(clippy::large_enum_variant)] // short-lived, one per step
 pub enum Targets {
     /// `[B]` class indices.
-    Labels(Tensor<1, Int>),
+    Labels(Tensor<B, 1, Int>),
     /// `[B, t, t]` class indices.
-    Map(Tensor<3, Int>),
+    Map(Tensor<B, 3, Int>),
     /// `[B, t, t]` depth in metres and a `[B, t, t]` 0/1 validity mask.
     Depth {
         /// Depth (metres; 0 where invalid).
-        depth: Tensor<3>,
+        depth: Tensor<B, 3>,
         /// 1 where the depth is valid.
-        valid: Tensor<3>,
+        valid: Tensor<B, 3>,
     },
 }
 
@@ -250,16 +251,18 @@ impl HostTargets {
 }
 
 /// Read a float tensor back to the host.
-pub fn to_host_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, TrainError> {
+pub fn to_host_f32<const D: usize>(t: Tensor<B, D>) -> Result<Vec<f32>, TrainError> {
     t.into_data()
-        .try_into_vec_as::<f32>()
+        .convert::<f32>()
+        .into_vec::<f32>()
         .map_err(|e| TrainError::Backend(format!("reading a tensor back from the device: {e:?}")))
 }
 
 /// Read an int tensor back to the host.
-pub fn to_host_i64<const D: usize>(t: Tensor<D, Int>) -> Result<Vec<i64>, TrainError> {
+pub fn to_host_i64<const D: usize>(t: Tensor<B, D, Int>) -> Result<Vec<i64>, TrainError> {
     t.into_data()
-        .try_into_vec_as::<i64>()
+        .convert::<i64>()
+        .into_vec::<i64>()
         .map_err(|e| TrainError::Backend(format!("reading a tensor back from the device: {e:?}")))
 }
 
@@ -269,13 +272,13 @@ mod tests {
 
     #[test]
     fn cross_entropy_by_hand() {
-        let device = Device::flex();
+        let device = crate::backend::flex();
         // logits [0, 0] -> -log(1/2) = ln 2; logits [ln 3, 0] target 0 -> -log(3/4)
-        let logits = Tensor::<2>::from_data(
+        let logits = Tensor::<B, 2>::from_data(
             TensorData::new(vec![0.0f32, 0.0, 3f32.ln(), 0.0], [2, 2]),
             &device,
         );
-        let y = Tensor::<1, Int>::from_data(TensorData::new(vec![1i64, 0], [2]), &device);
+        let y = Tensor::<B, 1, Int>::from_data(TensorData::new(vec![1i64, 0], [2]), &device);
         let l = to_host_f32(cross_entropy(logits, y)).unwrap()[0];
         let want = (2f32.ln() + (4f32 / 3.0).ln()) / 2.0;
         assert!((l - want).abs() < 1e-5, "{l} vs {want}");
@@ -283,8 +286,8 @@ mod tests {
 
     #[test]
     fn depth_loss_ignores_invalid_pixels() {
-        let device = Device::flex();
-        let pred = Tensor::<4>::from_data(
+        let device = crate::backend::flex();
+        let pred = Tensor::<B, 4>::from_data(
             TensorData::new(vec![1.0f32, 2.0, 3.0, 9.0], [1, 1, 2, 2]),
             &device,
         );
@@ -296,7 +299,7 @@ mod tests {
 
     #[test]
     fn segmentation_loss_and_metric() {
-        let device = Device::flex();
+        let device = crate::backend::flex();
         // 1 image, 2 classes... use 11 outputs with a big logit on the right class everywhere
         let t = 2;
         let mut logits = vec![0.0f32; 11 * t * t];

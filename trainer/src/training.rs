@@ -16,17 +16,25 @@
 //! Resume: every random choice of a run flows from `seed` and the step number (model init,
 //! sample order, augmentation), so the checkpoint only needs the weights, the optimiser state
 //! and the step; a resumed run produces the same weights as an uninterrupted one.
+//!
+//! Checkpoint files: `model.bpk` (burnpack, like `model.bpk`/`backbone.bpk` of a run),
+//! `optimizer.mpk` (burn's named MessagePack record of the Adam state at full precision, keyed
+//! by each parameter's position in the model) and `state.json`.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, decay::WeightDecayConfig};
+use burn::module::{ModuleVisitor, Param, ParamId};
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer, decay::WeightDecayConfig};
 use burn::prelude::*;
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use serde::{Deserialize, Serialize};
 
+use crate::backend::{B, Device, autodiff, without_autodiff};
 use crate::data::{BatchSource, HostBatch, LabelBudget};
 use crate::metrics::MetricAccumulator;
-use crate::model::{BackboneConfig, Model, init_weights, load_module, save_module};
+use crate::model::{BackboneConfig, Model, inference, init_weights, load_module, save_module};
 use crate::tasks::{Task, to_host_f32};
 use crate::{TrainError, write_atomic};
 
@@ -114,7 +122,7 @@ impl TrainConfig {
     }
 
     /// Adam with the configured betas and weight decay.
-    pub fn optimizer(&self) -> ModuleOptimizer {
+    pub fn optimizer(&self) -> Optim {
         AdamConfig::new()
             .with_beta_1(self.beta1)
             .with_beta_2(self.beta2)
@@ -170,6 +178,12 @@ pub fn lr_at(step: u64, steps: u64, peak: f64, min: f64, warmup_fraction: f64) -
     peak + (min - peak) * t
 }
 
+/// The optimiser of a [`Model`]: Adam through burn's optimiser adaptor.
+pub type Optim = OptimizerAdaptor<Adam, Model<B>, B>;
+
+/// Adam's state per parameter.
+type OptimRecord = <Optim as Optimizer<Model<B>, B>>::Record;
+
 /// One optimisation step's record.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct StepLog {
@@ -188,7 +202,7 @@ pub trait Observer {
     /// After each step.
     fn step(&mut self, _log: &StepLog, _images_per_s: f64) {}
     /// Every `eval_every` steps: return validation metrics to record (or `None` to skip).
-    fn validate(&mut self, _step: u64, _model: &Model) -> Result<Option<f64>, TrainError> {
+    fn validate(&mut self, _step: u64, _model: &Model<B>) -> Result<Option<f64>, TrainError> {
         Ok(None)
     }
 }
@@ -200,9 +214,9 @@ impl Observer for Quiet {}
 /// Model, optimiser and position of a run.
 pub struct TrainState {
     /// The network (on the autodiff device).
-    pub model: Model,
+    pub model: Model<B>,
     /// Adam state.
-    pub optim: ModuleOptimizer,
+    pub optim: Optim,
     /// Steps done.
     pub step: u64,
 }
@@ -211,8 +225,8 @@ impl TrainState {
     /// A fresh model for `config`, initialised from `seed` (and `--init` weights), with the
     /// first `freeze` blocks frozen.
     pub fn new(config: &TrainConfig, device: &Device) -> Result<Self, TrainError> {
-        let device = device.clone().autodiff();
-        device.seed(config.seed);
+        let device = autodiff(device);
+        B::seed(&device, config.seed);
         let mut model = init_weights(
             Model::new(
                 &config.backbone,
@@ -236,7 +250,7 @@ impl TrainState {
 
 /// Files of a checkpoint directory.
 const CKPT_MODEL: &str = "model.bpk";
-const CKPT_OPTIM: &str = "optimizer.bpk";
+const CKPT_OPTIM: &str = "optimizer.mpk";
 const CKPT_STATE: &str = "state.json";
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -264,15 +278,8 @@ pub fn save_checkpoint(
         std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
     }
     std::fs::create_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
-    save_module(state.model.clone(), &tmp.join(CKPT_MODEL))?;
-    let optim_path = tmp.join(CKPT_OPTIM);
-    state
-        .optim
-        .save(&optim_path)
-        .map_err(|e| TrainError::Record {
-            path: optim_path.clone(),
-            reason: e.to_string(),
-        })?;
+    save_module(&state.model, &tmp.join(CKPT_MODEL))?;
+    save_optimizer(&state.optim, &state.model, &tmp.join(CKPT_OPTIM))?;
     let meta = CheckpointState {
         step: state.step,
         identity: config.identity(),
@@ -327,16 +334,74 @@ pub fn load_checkpoint(
     fresh.model = load_module(fresh.model, &dir.join(CKPT_MODEL))?;
     // Frozen blocks stay frozen: the record holds values, not gradient settings, but reapply.
     fresh.model.backbone = fresh.model.backbone.freeze_blocks(config.freeze);
-    let optim_path = dir.join(CKPT_OPTIM);
-    fresh.optim = fresh
-        .optim
-        .load(&optim_path)
-        .map_err(|e| TrainError::Record {
-            path: optim_path.clone(),
-            reason: e.to_string(),
-        })?;
+    fresh.optim = load_optimizer(fresh.optim, &fresh.model, &dir.join(CKPT_OPTIM), device)?;
     fresh.step = meta.step;
     Ok(Some(fresh))
+}
+
+/// Ids of the float parameters and buffers of `model`, in visiting order.
+fn param_ids(model: &Model<B>) -> Vec<ParamId> {
+    struct Ids(Vec<ParamId>);
+    impl ModuleVisitor<B> for Ids {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            self.0.push(param.id);
+        }
+    }
+    let mut ids = Ids(Vec::new());
+    model.visit(&mut ids);
+    ids.0
+}
+
+/// Write the optimiser state to `path` atomically, keyed by parameter position: parameter ids
+/// are drawn anew whenever a model is built, so a resumed run maps positions back to the ids of
+/// its own model ([`load_optimizer`]).
+fn save_optimizer(optim: &Optim, model: &Model<B>, path: &Path) -> Result<(), TrainError> {
+    let mut by_id = optim.to_record();
+    let by_position: OptimRecord = param_ids(model)
+        .iter()
+        .enumerate()
+        .filter_map(|(i, id)| Some((ParamId::from(i as u64), by_id.remove(id)?)))
+        .collect();
+    let bytes = NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
+        .record(by_position, ())
+        .map_err(|e| TrainError::Record {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    write_atomic(path, &bytes)
+}
+
+/// Load an optimiser state written by [`save_optimizer`] for `model`.
+fn load_optimizer(
+    optim: Optim,
+    model: &Model<B>,
+    path: &Path,
+    device: &Device,
+) -> Result<Optim, TrainError> {
+    let bytes = std::fs::read(path).map_err(|e| TrainError::io(path, e))?;
+    let error = |reason: String| TrainError::Record {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let by_position: OptimRecord = NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
+        .load(bytes, &without_autodiff(device))
+        .map_err(|e| error(e.to_string()))?;
+    let ids = param_ids(model);
+    let by_id = by_position
+        .into_iter()
+        .map(|(position, record)| {
+            ids.get(position.val() as usize)
+                .map(|id| (*id, record))
+                .ok_or_else(|| {
+                    error(format!(
+                        "the optimiser state names parameter {} but the model has {}",
+                        position.val(),
+                        ids.len()
+                    ))
+                })
+        })
+        .collect::<Result<OptimRecord, _>>()?;
+    Ok(optim.load_record(by_id))
 }
 
 /// Summary of a [`fit`] call.
@@ -372,13 +437,13 @@ pub fn fit(
     observer: &mut dyn Observer,
 ) -> Result<FitStats, TrainError> {
     let task = config.task;
-    let device = state
-        .model
-        .devices()
-        .first()
-        .cloned()
-        .ok_or_else(|| TrainError::Backend("the model has no device".into()))?
-        .autodiff();
+    let device = autodiff(
+        state
+            .model
+            .devices()
+            .first()
+            .ok_or_else(|| TrainError::Backend("the model has no device".into()))?,
+    );
     let start = Instant::now();
     let mut stats = FitStats::default();
     while state.step < until.min(config.steps) {
@@ -435,16 +500,16 @@ pub fn fit(
 /// Evaluate `model` (in inference mode) on `batches`.
 pub fn evaluate(
     task: Task,
-    model: &Model,
+    model: &Model<B>,
     batches: impl Iterator<Item = Result<HostBatch, TrainError>>,
 ) -> Result<MetricAccumulator, TrainError> {
-    let model = model.valid();
-    let device = model
-        .devices()
-        .first()
-        .cloned()
-        .ok_or_else(|| TrainError::Backend("the model has no device".into()))?
-        .without_autodiff();
+    let model = inference(model);
+    let device = without_autodiff(
+        model
+            .devices()
+            .first()
+            .ok_or_else(|| TrainError::Backend("the model has no device".into()))?,
+    );
     let mut acc = task.accumulator();
     for batch in batches {
         let batch = batch?;

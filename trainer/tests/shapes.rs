@@ -1,16 +1,17 @@
 //! Output shapes of both backbones and the task models at 64 and 128 input.
 
 use burn::prelude::*;
+use trainer::backend::{B, Device, flex};
 use trainer::model::{BackboneConfig, BackboneKind, Model, Output};
 use trainer::tasks::Task;
 
-fn input(b: usize, res: usize, device: &Device) -> Tensor<4> {
+fn input(b: usize, res: usize, device: &Device) -> Tensor<B, 4> {
     Tensor::zeros([b, 3, res, res], device)
 }
 
 #[test]
 fn resnet9_feature_maps() {
-    let device = Device::flex();
+    let device = flex();
     let cfg = BackboneConfig::new(BackboneKind::Resnet9).with_width(0.125);
     let net = cfg.init(&device);
     assert_eq!(net.forward(input(2, 64, &device)).dims(), [2, 32, 8, 8]);
@@ -28,7 +29,7 @@ fn resnet9_feature_maps() {
 
 #[test]
 fn resnet50_feature_maps() {
-    let device = Device::flex();
+    let device = flex();
     let cfg = BackboneConfig::new(BackboneKind::Resnet50).with_width(1.0 / 16.0);
     let net = cfg.init(&device);
     // Output stride 16 without the stem max-pool.
@@ -45,7 +46,7 @@ fn resnet50_feature_maps() {
 
 #[test]
 fn task_heads() {
-    let device = Device::flex();
+    let device = flex();
     for task in Task::ALL {
         for (kind, width) in [
             (BackboneKind::Resnet9, 0.125),

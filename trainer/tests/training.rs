@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use burn::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use trainer::augment::{AugmentPolicy, prepare};
+use trainer::backend::flex;
 use trainer::data::{
     FixedBatch, HostBatch, LabelBudget, Loader, LoaderConfig, MemoryShards, OwnedSample,
     ShardSource,
@@ -64,7 +64,7 @@ fn fixed_batch(task: Task, n: usize, res: usize) -> HostBatch {
 
 #[test]
 fn a_fixed_batch_overfits() {
-    let device = Device::flex();
+    let device = flex();
     // Image-level tasks: random labels on noise images can only be memorised. (Dense targets of
     // pure noise cannot be fitted by a 4x4 feature map resized to 16x16, so they are not used.)
     for task in [Task::Classification, Task::Pose] {
@@ -89,7 +89,7 @@ fn a_fixed_batch_overfits() {
 
 #[test]
 fn resume_gives_the_same_weights() {
-    let device = Device::flex();
+    let device = flex();
     let dir = tempfile::tempdir().unwrap();
     let source: Arc<dyn ShardSource> = Arc::new(MemoryShards {
         samples: noise_samples(40, 16, 2),
@@ -156,7 +156,7 @@ fn resume_gives_the_same_weights() {
 
 #[test]
 fn frozen_blocks_do_not_change_and_init_loads_backbones() {
-    let device = Device::flex();
+    let device = flex();
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(Task::Pose, 3, 8);
     // Train briefly, save the backbone.

@@ -10,6 +10,8 @@ use burn::nn::interpolate::{Interpolate2dConfig, InterpolateMode};
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 
+use crate::backend::{B, Device};
+
 /// Which kind of head a task needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -22,14 +24,14 @@ pub enum HeadKind {
 
 /// A task head: pooled linear classifier or per-pixel 1x1 conv.
 #[derive(Module, Debug)]
-pub enum Head {
+pub enum Head<B: Backend> {
     /// Global average pooling then a linear layer.
-    Pooled(Linear),
+    Pooled(Linear<B>),
     /// A per-pixel 1x1 conv.
-    Dense(Conv2d),
+    Dense(Conv2d<B>),
 }
 
-impl Head {
+impl Head<B> {
     /// A head mapping `channels` features to `outputs` values.
     pub fn new(kind: HeadKind, channels: usize, outputs: usize, device: &Device) -> Self {
         match kind {
@@ -47,7 +49,7 @@ impl Head {
     ///
     /// # Panics
     /// On a dense head (a programming error: the task decides the head).
-    pub fn forward_pooled(&self, features: Tensor<4>) -> Tensor<2> {
+    pub fn forward_pooled(&self, features: Tensor<B, 4>) -> Tensor<B, 2> {
         match self {
             Head::Pooled(linear) => linear.forward(global_average_pool(features)),
             Head::Dense(_) => panic!("forward_pooled called on a dense head"),
@@ -61,7 +63,7 @@ impl Head {
     ///
     /// # Panics
     /// On a pooled head (a programming error: the task decides the head).
-    pub fn forward_dense(&self, features: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
+    pub fn forward_dense(&self, features: Tensor<B, 4>, size: [usize; 2]) -> Tensor<B, 4> {
         match self {
             Head::Dense(conv) => {
                 let out = conv.forward(features);
@@ -86,7 +88,7 @@ impl Head {
 ///
 /// # Shapes
 /// `[B, C, h, w]` -> `[B, C]`
-pub fn global_average_pool(x: Tensor<4>) -> Tensor<2> {
+pub fn global_average_pool(x: Tensor<B, 4>) -> Tensor<B, 2> {
     let [b, c, h, w] = x.dims();
     x.reshape([b, c, h * w]).mean_dim(2).reshape([b, c])
 }

@@ -16,10 +16,11 @@ pub mod resnet9;
 use std::path::Path;
 use std::str::FromStr;
 
+use burn::module::AutodiffModule;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Relu};
 use burn::prelude::*;
-use burn::store::ModuleRecord;
+use burn::store::{BurnpackStore, ModuleSnapshot};
 use serde::{Deserialize, Serialize};
 
 pub use heads::{Head, HeadKind, global_average_pool};
@@ -27,6 +28,7 @@ pub use resnet9::{ResNet9, ResNet9Config};
 pub use resnet50::{ResNet50, ResNet50Config};
 
 use crate::TrainError;
+use crate::backend::{B, Device};
 
 /// Which trunk architecture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,7 +99,7 @@ impl BackboneConfig {
     }
 
     /// Build the backbone on `device`.
-    pub fn init(&self, device: &Device) -> Backbone {
+    pub fn init(&self, device: &Device) -> Backbone<B> {
         let (trunk, channels) = match self.kind {
             BackboneKind::Resnet9 => {
                 let c = ResNet9Config::narrow(self.width);
@@ -125,37 +127,37 @@ impl BackboneConfig {
 /// The trunk architectures.
 #[derive(Module, Debug)]
 #[allow(clippy::large_enum_variant)] // one per model; burn's Module derive has no Box support
-pub enum Trunk {
+pub enum Trunk<B: Backend> {
     /// ResNet9.
-    ResNet9(ResNet9),
+    ResNet9(ResNet9<B>),
     /// ResNet50.
-    ResNet50(ResNet50),
+    ResNet50(ResNet50<B>),
 }
 
 /// Per-pixel 1x1 conv + BN + ReLU applied to the trunk's feature map.
 #[derive(Module, Debug)]
-pub struct Projection {
-    conv: Conv2d,
-    bn: BatchNorm,
+pub struct Projection<B: Backend> {
+    conv: Conv2d<B>,
+    bn: BatchNorm<B>,
     relu: Relu,
 }
 
 /// A trunk followed by the per-pixel projection: the part of a network that pretraining learns
 /// and finetuning reuses.
 #[derive(Module, Debug)]
-pub struct Backbone {
-    trunk: Trunk,
-    projection: Projection,
+pub struct Backbone<B: Backend> {
+    trunk: Trunk<B>,
+    projection: Projection<B>,
 }
 
-impl Backbone {
+impl Backbone<B> {
     /// Projected, pre-pool feature map.
     ///
     /// # Shapes
     /// - input: `[B, 3, H, W]`
     /// - output: `[B, P, H/s, W/s]` with P = [`BackboneConfig::projection_channels`] and
     ///   s = [`BackboneConfig::stride`] (ResNet9: 8x8 at 64x64, 16x16 at 128x128, 4x4 at 32x32)
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let f = match &self.trunk {
             Trunk::ResNet9(n) => n.forward(x),
             Trunk::ResNet50(n) => n.forward(x),
@@ -165,7 +167,7 @@ impl Backbone {
     }
 
     /// The trunk (without the projection).
-    pub fn trunk(&self) -> &Trunk {
+    pub fn trunk(&self) -> &Trunk<B> {
         &self.trunk
     }
 
@@ -181,7 +183,7 @@ impl Backbone {
 
     /// Save the backbone weights (burnpack) to `path`, atomically (temp name + rename).
     pub fn save(&self, path: &Path) -> Result<(), TrainError> {
-        save_module(self.clone(), path)
+        save_module(self, path)
     }
 
     /// Load backbone weights saved by [`Backbone::save`] into this (identically configured)
@@ -191,13 +193,16 @@ impl Backbone {
     }
 }
 
-/// Write a module's parameters to `path` via a temporary file and a rename.
-pub(crate) fn save_module<M: Module>(module: M, path: &Path) -> Result<(), TrainError> {
-    sync_running_state(&module);
+/// Write a module's parameters and buffers (burnpack, `.bpk`) to `path` via a temporary file and
+/// a rename.
+pub(crate) fn save_module<M: AutodiffModule<B>>(module: &M, path: &Path) -> Result<(), TrainError> {
+    sync_running_state(module);
     let tmp = crate::tmp_path(path);
+    let mut store = BurnpackStore::from_file(&tmp)
+        .auto_extension(false)
+        .overwrite(true);
     module
-        .into_record()
-        .save(&tmp)
+        .save_into(&mut store)
         .map_err(|e| TrainError::Record {
             path: tmp.clone(),
             reason: e.to_string(),
@@ -205,27 +210,56 @@ pub(crate) fn save_module<M: Module>(module: M, path: &Path) -> Result<(), Train
     std::fs::rename(&tmp, path).map_err(|e| TrainError::io(path, e))
 }
 
-/// Load a module's parameters from `path` (shapes must match).
-pub(crate) fn load_module<M: Module>(module: M, path: &Path) -> Result<M, TrainError> {
-    let record = ModuleRecord::load(path).map_err(|e| TrainError::Record {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+/// Load a module's parameters and buffers from `path` (every tensor must be there, with the same
+/// shape). The module keeps its parameter ids.
+pub(crate) fn load_module<M: Module<B>>(mut module: M, path: &Path) -> Result<M, TrainError> {
+    let mut store = BurnpackStore::from_file(path).auto_extension(false);
     module
-        .try_load_record(record)
+        .load_from(&mut store)
         .map_err(|e| TrainError::Record {
             path: path.to_path_buf(),
             reason: e.to_string(),
-        })
+        })?;
+    Ok(module)
 }
 
 /// Fold pending batch-norm running-statistics updates into their values.
 ///
 /// burn's `RunningState` keeps the latest update pending until the next forward pass; a record
 /// taken without this step would miss the last step's statistics (and a resumed run would
-/// diverge). `valid()` performs the sync on the shared state as a side effect.
-pub fn sync_running_state<M: Module>(module: &M) {
-    let _ = module.valid();
+/// diverge). `valid()` performs the sync on the shared state as a side effect; a module on a
+/// device without gradient tracking has no pending updates (its batch norms run in inference
+/// mode).
+pub fn sync_running_state<M: AutodiffModule<B>>(module: &M) {
+    if module.devices().iter().any(B::ad_enabled) {
+        let _ = module.valid();
+    }
+}
+
+/// `module` for inference: without gradient tracking, batch norm on its running statistics
+/// (burn's `valid()`; a module already without gradient tracking is returned as it is).
+pub fn inference<M: AutodiffModule<B, InnerModule = M>>(module: &M) -> M {
+    if module.devices().iter().any(B::ad_enabled) {
+        module.valid()
+    } else {
+        module.clone()
+    }
+}
+
+/// `f(module, x)`, or when `frozen`, the same in inference mode: no gradient tracking and batch
+/// norm on its (unchanged) running statistics. Frozen blocks are always a prefix of a trunk, so
+/// nothing before them needs a gradient either.
+pub(crate) fn frozen_if<M: AutodiffModule<B, InnerModule = M>>(
+    frozen: bool,
+    module: &M,
+    x: Tensor<B, 4>,
+    f: impl Fn(&M, Tensor<B, 4>) -> Tensor<B, 4>,
+) -> Tensor<B, 4> {
+    if frozen && B::ad_enabled(&x.device()) {
+        Tensor::from_inner(f(&module.valid(), x.inner()))
+    } else {
+        f(module, x)
+    }
 }
 
 /// All float parameters and buffers of `module` (weights, BN statistics), flattened in visiting
@@ -233,13 +267,13 @@ pub fn sync_running_state<M: Module>(module: &M) {
 ///
 /// # Errors
 /// When device data cannot be read back.
-pub fn parameter_values<M: Module>(module: &M) -> Result<Vec<f32>, TrainError> {
+pub fn parameter_values<M: AutodiffModule<B>>(module: &M) -> Result<Vec<f32>, TrainError> {
     struct Collect(Vec<f32>, Option<String>);
-    impl burn::module::ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
-            match param.val().into_data().try_into_vec_as::<f32>() {
+    impl burn::module::ModuleVisitor<B> for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D>>) {
+            match crate::tasks::to_host_f32(param.val()) {
                 Ok(v) => self.0.extend(v),
-                Err(e) => self.1 = Some(format!("{e:?}")),
+                Err(e) => self.1 = Some(e.to_string()),
             }
         }
     }
@@ -259,13 +293,13 @@ pub fn parameter_values<M: Module>(module: &M) -> Result<Vec<f32>, TrainError> {
 /// burn initialises lazily from a backend RNG whose seeding is not scoped to one model, so runs
 /// initialise through this function instead: the same seed gives the same weights on every
 /// backend, which resume and reproducibility rely on.
-pub fn init_weights<M: Module>(module: M, seed: u64) -> M {
+pub fn init_weights<M: Module<B>>(module: M, seed: u64) -> M {
     use rand::{Rng, SeedableRng};
     struct Init {
         rng: rand_chacha::ChaCha8Rng,
         path: Vec<String>,
     }
-    impl burn::module::ModuleMapper for Init {
+    impl burn::module::ModuleMapper<B> for Init {
         fn enter_module(&mut self, name: &str, _container: &str) {
             self.path.push(name.to_string());
         }
@@ -274,8 +308,8 @@ pub fn init_weights<M: Module>(module: M, seed: u64) -> M {
         }
         fn map_float<const D: usize>(
             &mut self,
-            param: burn::module::Param<Tensor<D>>,
-        ) -> burn::module::Param<Tensor<D>> {
+            param: burn::module::Param<Tensor<B, D>>,
+        ) -> burn::module::Param<Tensor<B, D>> {
             let name = self.path.last().map(String::as_str).unwrap_or("");
             let shape = param.lazy_shape();
             let dims = shape.to_vec();
@@ -312,23 +346,23 @@ pub fn init_weights<M: Module>(module: M, seed: u64) -> M {
 
 /// Backbone + task head.
 #[derive(Module, Debug)]
-pub struct Model {
+pub struct Model<B: Backend> {
     /// The feature extractor.
-    pub backbone: Backbone,
+    pub backbone: Backbone<B>,
     /// The task head.
-    pub head: Head,
+    pub head: Head<B>,
 }
 
 /// What a [`Model`] produces: image-level `[B, n]` or dense `[B, n, h, w]` outputs.
 #[derive(Debug, Clone)]
 pub enum Output {
     /// One vector per image.
-    Image(Tensor<2>),
+    Image(Tensor<B, 2>),
     /// One vector per target-map pixel.
-    Dense(Tensor<4>),
+    Dense(Tensor<B, 4>),
 }
 
-impl Model {
+impl Model<B> {
     /// Backbone + a fresh head with `outputs` values (per image or per pixel).
     pub fn new(backbone: &BackboneConfig, head: HeadKind, outputs: usize, device: &Device) -> Self {
         Self {
@@ -343,7 +377,7 @@ impl Model {
     /// - input: `[B, 3, H, W]`
     /// - output: `Output::Image([B, n])` for a pooled head, `Output::Dense([B, n, t, t])` for a
     ///   dense head where `t = target_size` (the feature map is resized when it is not t x t)
-    pub fn forward(&self, x: Tensor<4>, target_size: usize) -> Output {
+    pub fn forward(&self, x: Tensor<B, 4>, target_size: usize) -> Output {
         let f = self.backbone.forward(x);
         match &self.head {
             Head::Pooled(_) => Output::Image(self.head.forward_pooled(f)),

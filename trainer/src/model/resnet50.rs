@@ -16,7 +16,9 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d, Relu};
 use burn::prelude::*;
 
+use super::frozen_if;
 use super::resnet9::scaled;
+use crate::backend::{B, Device};
 
 /// ResNet50 hyper-parameters.
 #[derive(Config, Debug)]
@@ -49,7 +51,7 @@ impl ResNet50Config {
     }
 
     /// Build the network on `device`.
-    pub fn init(&self, device: &Device) -> ResNet50 {
+    pub fn init(&self, device: &Device) -> ResNet50<B> {
         let c64 = scaled(64, self.width);
         let stem = Conv2dConfig::new([3, c64], [7, 7])
             .with_stride([2, 2])
@@ -83,6 +85,7 @@ impl ResNet50Config {
             layer2,
             layer3,
             layer4,
+            frozen: 0,
         }
     }
 }
@@ -93,25 +96,25 @@ pub const EXPANSION: usize = 4;
 /// 1x1 reduce, 3x3 (strided or dilated), 1x1 expand, with a projected shortcut when the shape
 /// changes.
 #[derive(Module, Debug)]
-pub struct Bottleneck {
-    conv1: Conv2d,
-    bn1: BatchNorm,
-    conv2: Conv2d,
-    bn2: BatchNorm,
-    conv3: Conv2d,
-    bn3: BatchNorm,
-    downsample: Option<Downsample>,
+pub struct Bottleneck<B: Backend> {
+    conv1: Conv2d<B>,
+    bn1: BatchNorm<B>,
+    conv2: Conv2d<B>,
+    bn2: BatchNorm<B>,
+    conv3: Conv2d<B>,
+    bn3: BatchNorm<B>,
+    downsample: Option<Downsample<B>>,
     relu: Relu,
 }
 
 /// 1x1 strided conv + BN on the shortcut.
 #[derive(Module, Debug)]
-pub struct Downsample {
-    conv: Conv2d,
-    bn: BatchNorm,
+pub struct Downsample<B: Backend> {
+    conv: Conv2d<B>,
+    bn: BatchNorm<B>,
 }
 
-impl Bottleneck {
+impl Bottleneck<B> {
     fn new(cin: usize, planes: usize, stride: usize, dilation: usize, device: &Device) -> Self {
         let cout = planes * EXPANSION;
         let downsample = (stride != 1 || cin != cout).then(|| Downsample {
@@ -146,7 +149,7 @@ impl Bottleneck {
 
     /// # Shapes
     /// `[B, cin, H, W]` -> `[B, 4·planes, H/stride, W/stride]`
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let identity = match &self.downsample {
             Some(d) => d.bn.forward(d.conv.forward(x.clone())),
             None => x.clone(),
@@ -160,52 +163,51 @@ impl Bottleneck {
 
 /// The ResNet50 trunk (without projection or head).
 #[derive(Module, Debug)]
-pub struct ResNet50 {
-    stem: Conv2d,
-    stem_bn: BatchNorm,
+pub struct ResNet50<B: Backend> {
+    stem: Conv2d<B>,
+    stem_bn: BatchNorm<B>,
     relu: Relu,
-    layer1: Vec<Bottleneck>,
-    layer2: Vec<Bottleneck>,
-    layer3: Vec<Bottleneck>,
-    layer4: Vec<Bottleneck>,
+    layer1: Vec<Bottleneck<B>>,
+    layer2: Vec<Bottleneck<B>>,
+    layer3: Vec<Bottleneck<B>>,
+    layer4: Vec<Bottleneck<B>>,
+    /// How many of the main blocks are frozen (see [`ResNet50::freeze_blocks`]).
+    frozen: usize,
 }
 
-impl ResNet50 {
+impl ResNet50<B> {
     /// Feature map of layer4.
     ///
     /// # Shapes
     /// - input: `[B, 3, H, W]` (H, W divisible by 16)
     /// - output: `[B, 2048·w, H/16, W/16]`, or `[B, 2048·w, H/8, W/8]` when dilated
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut x = self
-            .relu
-            .forward(self.stem_bn.forward(self.stem.forward(x)));
-        for block in self
-            .layer1
-            .iter()
-            .chain(&self.layer2)
-            .chain(&self.layer3)
-            .chain(&self.layer4)
-        {
-            x = block.forward(x);
-        }
-        x
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let k = self.frozen;
+        let layer = |blocks: &Vec<Bottleneck<B>>, x| blocks.iter().fold(x, |x, b| b.forward(x));
+        let x = frozen_if(k >= 1, &self.stem, x, |conv, x| conv.forward(x));
+        let x = frozen_if(k >= 1, &self.stem_bn, x, |bn, x| bn.forward(x));
+        let x = self.relu.forward(x);
+        let x = frozen_if(k >= 1, &self.layer1, x, layer);
+        let x = frozen_if(k >= 2, &self.layer2, x, layer);
+        let x = frozen_if(k >= 3, &self.layer3, x, layer);
+        layer(&self.layer4, x)
     }
 
-    /// Freeze the first `k` of the three main blocks (1: stem + layer1, 2: + layer2,
-    /// 3: + layer3).
+    /// Freeze (no gradient, BN statistics fixed) the first `k` of the three main blocks
+    /// (1: stem + layer1, 2: + layer2, 3: + layer3).
     pub fn freeze_blocks(mut self, k: usize) -> Self {
         if k >= 1 {
-            self.stem = self.stem.freeze();
-            self.stem_bn = self.stem_bn.freeze();
-            self.layer1 = self.layer1.freeze();
+            self.stem = self.stem.no_grad();
+            self.stem_bn = self.stem_bn.no_grad();
+            self.layer1 = self.layer1.no_grad();
         }
         if k >= 2 {
-            self.layer2 = self.layer2.freeze();
+            self.layer2 = self.layer2.no_grad();
         }
         if k >= 3 {
-            self.layer3 = self.layer3.freeze();
+            self.layer3 = self.layer3.no_grad();
         }
+        self.frozen = self.frozen.max(k.min(3));
         self
     }
 }

@@ -16,6 +16,9 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d, Relu};
 use burn::prelude::*;
 
+use super::frozen_if;
+use crate::backend::{B, Device};
+
 /// CELU alpha used by the ConvBlocks.
 pub const CELU_ALPHA: f64 = 0.075;
 
@@ -49,7 +52,7 @@ impl ResNet9Config {
     }
 
     /// Build the network on `device`.
-    pub fn init(&self, device: &Device) -> ResNet9 {
+    pub fn init(&self, device: &Device) -> ResNet9<B> {
         let c64 = scaled(64, self.width);
         let c128 = scaled(128, self.width);
         let c256 = scaled(256, self.width);
@@ -68,11 +71,12 @@ impl ResNet9Config {
                 down: ConvBlock::new(c256, c512, device),
                 residual: Some(BasicBlock::new(c512, device)),
             },
+            frozen: 0,
         }
     }
 }
 
-fn conv3x3(cin: usize, cout: usize, device: &Device) -> Conv2d {
+fn conv3x3(cin: usize, cout: usize, device: &Device) -> Conv2d<B> {
     Conv2dConfig::new([cin, cout], [3, 3])
         .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
         .with_bias(false)
@@ -84,7 +88,7 @@ fn conv3x3(cin: usize, cout: usize, device: &Device) -> Conv2d {
 /// Written with `min(x, 0)` inside the exponential: burn's `celu` evaluates `exp(x / alpha)` for
 /// all x, which overflows to infinity for x > ~6.6 at alpha = 0.075 and turns the backward pass
 /// into NaN (0 * inf).
-#[derive(Module, Debug)]
+#[derive(Module, Clone, Debug)]
 pub struct Celu {
     alpha: f64,
 }
@@ -97,7 +101,7 @@ impl Celu {
 
     /// # Shapes
     /// any -> same
-    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
         let negative = (x.clone().clamp_max(0.0) / self.alpha).exp() - 1.0;
         x.clamp_min(0.0) + negative * self.alpha
     }
@@ -105,13 +109,13 @@ impl Celu {
 
 /// 3x3 conv + BN + ReLU (the stem).
 #[derive(Module, Debug)]
-pub struct ConvBnRelu {
-    conv: Conv2d,
-    bn: BatchNorm,
+pub struct ConvBnRelu<B: Backend> {
+    conv: Conv2d<B>,
+    bn: BatchNorm<B>,
     relu: Relu,
 }
 
-impl ConvBnRelu {
+impl ConvBnRelu<B> {
     fn new(cin: usize, cout: usize, device: &Device) -> Self {
         Self {
             conv: conv3x3(cin, cout, device),
@@ -122,21 +126,21 @@ impl ConvBnRelu {
 
     /// # Shapes
     /// `[B, cin, H, W]` -> `[B, cout, H, W]`
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         self.relu.forward(self.bn.forward(self.conv.forward(x)))
     }
 }
 
 /// conv 3x3, max-pool 2, BN, CELU(0.075): halves the resolution.
 #[derive(Module, Debug)]
-pub struct ConvBlock {
-    conv: Conv2d,
+pub struct ConvBlock<B: Backend> {
+    conv: Conv2d<B>,
     pool: MaxPool2d,
-    bn: BatchNorm,
+    bn: BatchNorm<B>,
     act: Celu,
 }
 
-impl ConvBlock {
+impl ConvBlock<B> {
     fn new(cin: usize, cout: usize, device: &Device) -> Self {
         Self {
             conv: conv3x3(cin, cout, device),
@@ -148,7 +152,7 @@ impl ConvBlock {
 
     /// # Shapes
     /// `[B, cin, H, W]` -> `[B, cout, H/2, W/2]`
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         self.act
             .forward(self.bn.forward(self.pool.forward(self.conv.forward(x))))
     }
@@ -156,15 +160,15 @@ impl ConvBlock {
 
 /// Two 3x3 conv + BN + CELU layers with an identity shortcut.
 #[derive(Module, Debug)]
-pub struct BasicBlock {
-    conv1: Conv2d,
-    bn1: BatchNorm,
-    conv2: Conv2d,
-    bn2: BatchNorm,
+pub struct BasicBlock<B: Backend> {
+    conv1: Conv2d<B>,
+    bn1: BatchNorm<B>,
+    conv2: Conv2d<B>,
+    bn2: BatchNorm<B>,
     act: Celu,
 }
 
-impl BasicBlock {
+impl BasicBlock<B> {
     fn new(c: usize, device: &Device) -> Self {
         Self {
             conv1: conv3x3(c, c, device),
@@ -177,7 +181,7 @@ impl BasicBlock {
 
     /// # Shapes
     /// `[B, C, H, W]` -> `[B, C, H, W]`
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let y = self
             .act
             .forward(self.bn1.forward(self.conv1.forward(x.clone())));
@@ -188,15 +192,15 @@ impl BasicBlock {
 
 /// One of the three main blocks: a down-sampling ConvBlock and an optional residual block.
 #[derive(Module, Debug)]
-pub struct Stage {
-    down: ConvBlock,
-    residual: Option<BasicBlock>,
+pub struct Stage<B: Backend> {
+    down: ConvBlock<B>,
+    residual: Option<BasicBlock<B>>,
 }
 
-impl Stage {
+impl Stage<B> {
     /// # Shapes
     /// `[B, cin, H, W]` -> `[B, cout, H/2, W/2]`
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let x = self.down.forward(x);
         match &self.residual {
             Some(block) => block.forward(x),
@@ -207,39 +211,43 @@ impl Stage {
 
 /// The ResNet9 trunk (without projection or head).
 #[derive(Module, Debug)]
-pub struct ResNet9 {
-    stem: ConvBnRelu,
-    block1: Stage,
-    block2: Stage,
-    block3: Stage,
+pub struct ResNet9<B: Backend> {
+    stem: ConvBnRelu<B>,
+    block1: Stage<B>,
+    block2: Stage<B>,
+    block3: Stage<B>,
+    /// How many of the main blocks are frozen (see [`ResNet9::freeze_blocks`]).
+    frozen: usize,
 }
 
-impl ResNet9 {
+impl ResNet9<B> {
     /// Feature map of the last stage.
     ///
     /// # Shapes
     /// - input: `[B, 3, H, W]` (H, W divisible by 8)
     /// - output: `[B, 512·w, H/8, W/8]` (8x8 at 64x64, 16x16 at 128x128)
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.stem.forward(x);
-        let x = self.block1.forward(x);
-        let x = self.block2.forward(x);
-        self.block3.forward(x)
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let k = self.frozen;
+        let x = frozen_if(k >= 1, &self.stem, x, ConvBnRelu::forward);
+        let x = frozen_if(k >= 1, &self.block1, x, Stage::forward);
+        let x = frozen_if(k >= 2, &self.block2, x, Stage::forward);
+        frozen_if(k >= 3, &self.block3, x, Stage::forward)
     }
 
     /// Freeze (no gradient, BN statistics fixed) the stem and the first `k` of the three main
     /// blocks; `k = 0` freezes nothing, `k >= 3` freezes the whole trunk.
     pub fn freeze_blocks(mut self, k: usize) -> Self {
         if k >= 1 {
-            self.stem = self.stem.freeze();
-            self.block1 = self.block1.freeze();
+            self.stem = self.stem.no_grad();
+            self.block1 = self.block1.no_grad();
         }
         if k >= 2 {
-            self.block2 = self.block2.freeze();
+            self.block2 = self.block2.no_grad();
         }
         if k >= 3 {
-            self.block3 = self.block3.freeze();
+            self.block3 = self.block3.no_grad();
         }
+        self.frozen = self.frozen.max(k.min(3));
         self
     }
 }
