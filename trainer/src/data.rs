@@ -260,6 +260,14 @@ pub struct HostBatch {
     pub targets: HostTargets,
     /// Stream position of the first sample (training) or index in the split (evaluation).
     pub first_position: u64,
+    /// Further augmented views of the same images, each laid out like `images` (self-supervised
+    /// methods; empty for one view).
+    pub views: Vec<Vec<f32>>,
+    /// Index in the split of each image (batches of the [`Loader`]; empty when unknown).
+    pub indices: Vec<usize>,
+    /// Object class of each image whatever the task (batches of the [`Loader`]; empty when
+    /// unknown).
+    pub classes: Vec<i64>,
 }
 
 impl HostBatch {
@@ -295,6 +303,9 @@ impl HostBatch {
             images,
             targets,
             first_position,
+            views: Vec::new(),
+            indices: Vec::new(),
+            classes: Vec::new(),
         }
     }
 
@@ -400,6 +411,9 @@ pub struct LoaderConfig {
     pub prefetch: usize,
     /// Keep all selected samples in memory after reading them when they fit in this many bytes.
     pub cache_bytes: usize,
+    /// Augmented views per image (1; 2 for the two-view self-supervised methods). View v > 0 of
+    /// the sample at position p is augmented with an RNG seeded by (seed, p, v).
+    pub views: usize,
 }
 
 impl LoaderConfig {
@@ -417,6 +431,7 @@ impl LoaderConfig {
             workers: 2,
             prefetch: 3,
             cache_bytes: 2 << 30,
+            views: 1,
         }
     }
 
@@ -434,6 +449,7 @@ impl LoaderConfig {
             workers: 2,
             prefetch: 2,
             cache_bytes: 0,
+            views: 1,
         }
     }
 }
@@ -644,7 +660,8 @@ impl Assembler {
         let n: usize = self.groups.iter().map(|g| g.1.len()).sum();
         let n64 = n as u64;
         let mut pos = self.config.start_position;
-        let mut pending: Vec<(u64, Arc<OwnedSample>)> = Vec::with_capacity(self.config.batch_size);
+        let mut pending: Vec<(u64, usize, Arc<OwnedSample>)> =
+            Vec::with_capacity(self.config.batch_size);
         let window = self.config.workers.max(1) * 2;
         loop {
             let epoch = pos / n64;
@@ -695,7 +712,7 @@ impl Assembler {
                     .ok_or_else(|| {
                         TrainError::Dataset(format!("shard {k} did not contain sample {i}"))
                     })?;
-                pending.push((pos, sample));
+                pending.push((pos, i, sample));
                 pos += 1;
                 if let Some(u) = uses.get_mut(&k) {
                     *u -= 1;
@@ -772,10 +789,10 @@ impl Assembler {
     }
 
     /// Prepare and send a batch; false when the receiver is gone.
-    fn emit(&mut self, pending: &mut Vec<(u64, Arc<OwnedSample>)>) -> bool {
+    fn emit(&mut self, pending: &mut Vec<(u64, usize, Arc<OwnedSample>)>) -> bool {
         let items = std::mem::take(pending);
-        let res = items[0].1.res;
-        if let Some((_, bad)) = items.iter().find(|(_, s)| s.res != res) {
+        let res = items[0].2.res;
+        if let Some((_, _, bad)) = items.iter().find(|(_, _, s)| s.res != res) {
             let _ = self.batch_tx.send(Err(TrainError::Invalid(format!(
                 "mixed image sizes in one split: {res} and {}",
                 bad.res
@@ -784,14 +801,33 @@ impl Assembler {
         }
         let first = items[0].0;
         let (task, policy, seed) = (self.config.task, self.config.policy, self.config.seed);
-        let prepared: Vec<Prepared> = items
+        let views = self.config.views.max(1);
+        let prepared: Vec<(Prepared, Vec<Vec<f32>>)> = items
             .par_iter()
-            .map(|(p, s)| {
+            .map(|(p, _, s)| {
                 let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, *p));
-                prepare(&s.raw(), task, &policy, &mut rng)
+                let first = prepare(&s.raw(), task, &policy, &mut rng);
+                let extra = (1..views)
+                    .map(|v| {
+                        let mut rng = ChaCha8Rng::seed_from_u64(mix(mix(seed, *p), v as u64));
+                        prepare(&s.raw(), task, &policy, &mut rng).image
+                    })
+                    .collect();
+                (first, extra)
             })
             .collect();
-        let batch = HostBatch::from_prepared(prepared, res, task, first);
+        let mut extra_views: Vec<Vec<f32>> = vec![Vec::new(); views - 1];
+        let mut firsts = Vec::with_capacity(prepared.len());
+        for (first, extra) in prepared {
+            firsts.push(first);
+            for (v, img) in extra.into_iter().enumerate() {
+                extra_views[v].extend(img);
+            }
+        }
+        let mut batch = HostBatch::from_prepared(firsts, res, task, first);
+        batch.views = extra_views;
+        batch.indices = items.iter().map(|(_, i, _)| *i).collect();
+        batch.classes = items.iter().map(|(_, _, s)| s.class).collect();
         self.batch_tx.send(Ok(batch)).is_ok()
     }
 }

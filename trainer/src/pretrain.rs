@@ -419,6 +419,10 @@ pub fn load_pretrain_checkpoint<M: Method>(
     Ok(Some(fresh))
 }
 
+/// What [`pretrain_steps`] calls after every step.
+pub type StepHook<'a, M> =
+    dyn FnMut(&PretrainStep, &PretrainState<M>) -> Result<(), TrainError> + 'a;
+
 /// Per-step record of [`pretrain_steps`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PretrainStep {
@@ -459,7 +463,7 @@ pub fn pretrain_steps<M: Method>(
     state: &mut PretrainState<M>,
     until: u64,
     source: &mut dyn BatchSource,
-    each: &mut dyn FnMut(&PretrainStep, &PretrainState<M>) -> Result<(), TrainError>,
+    each: &mut StepHook<'_, M>,
 ) -> Result<(), TrainError> {
     let device = state
         .net

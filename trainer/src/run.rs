@@ -183,14 +183,14 @@ fn json_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
     }
 }
 
-fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), TrainError> {
+pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), TrainError> {
     let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| json_err(path, e))?;
     bytes.push(b'\n');
     write_atomic(path, &bytes)
 }
 
 /// Open the dataset and describe it.
-fn open_dataset(dir: &Path) -> Result<(datasets::Dataset, DatasetInfo), TrainError> {
+pub(crate) fn open_dataset(dir: &Path) -> Result<(datasets::Dataset, DatasetInfo), TrainError> {
     let dataset = datasets::Dataset::open(dir).map_err(|e| TrainError::Dataset(e.to_string()))?;
     let manifest_path = dir.join(datasets::MANIFEST_FILE);
     let bytes = std::fs::read(&manifest_path).map_err(|e| TrainError::io(&manifest_path, e))?;
@@ -211,7 +211,7 @@ pub fn variant_has_viewpoint(variant: &str) -> bool {
     variant.chars().nth(2) == Some('V')
 }
 
-fn split_source(
+pub(crate) fn split_source(
     dataset: &datasets::Dataset,
     split: datasets::Split,
 ) -> Result<Arc<dyn ShardSource>, TrainError> {

@@ -24,7 +24,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::module::{ModuleVisitor, Param, ParamId};
+use burn::module::{AutodiffModule, ModuleVisitor, Param, ParamId};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer, decay::WeightDecayConfig};
 use burn::prelude::*;
@@ -340,7 +340,7 @@ pub fn load_checkpoint(
 }
 
 /// Ids of the float parameters and buffers of `model`, in visiting order.
-fn param_ids(model: &Model<B>) -> Vec<ParamId> {
+fn param_ids<M: Module<B>>(model: &M) -> Vec<ParamId> {
     struct Ids(Vec<ParamId>);
     impl ModuleVisitor<B> for Ids {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
@@ -355,7 +355,11 @@ fn param_ids(model: &Model<B>) -> Vec<ParamId> {
 /// Write the optimiser state to `path` atomically, keyed by parameter position: parameter ids
 /// are drawn anew whenever a model is built, so a resumed run maps positions back to the ids of
 /// its own model ([`load_optimizer`]).
-fn save_optimizer(optim: &Optim, model: &Model<B>, path: &Path) -> Result<(), TrainError> {
+pub(crate) fn save_optimizer<M: AutodiffModule<B>>(
+    optim: &OptimizerAdaptor<Adam, M, B>,
+    model: &M,
+    path: &Path,
+) -> Result<(), TrainError> {
     let mut by_id = optim.to_record();
     let by_position: OptimRecord = param_ids(model)
         .iter()
@@ -372,12 +376,12 @@ fn save_optimizer(optim: &Optim, model: &Model<B>, path: &Path) -> Result<(), Tr
 }
 
 /// Load an optimiser state written by [`save_optimizer`] for `model`.
-fn load_optimizer(
-    optim: Optim,
-    model: &Model<B>,
+pub(crate) fn load_optimizer<M: AutodiffModule<B>>(
+    optim: OptimizerAdaptor<Adam, M, B>,
+    model: &M,
     path: &Path,
     device: &Device,
-) -> Result<Optim, TrainError> {
+) -> Result<OptimizerAdaptor<Adam, M, B>, TrainError> {
     let bytes = std::fs::read(path).map_err(|e| TrainError::io(path, e))?;
     let error = |reason: String| TrainError::Record {
         path: path.to_path_buf(),

@@ -2,6 +2,8 @@
 //!
 //! Input: a dataset directory written by `render`. Output: a run directory with `config.json`,
 //! `checkpoint/`, `history.json`, `model.bpk`, `backbone.bpk` and `metrics.json`.
+//! `train pretrain --method M --dataset D --out RUNDIR` pretrains a backbone with a
+//! self-supervised method instead (`trainer::pretrain`).
 //! Exit codes: 0 success, 1 run failed (message on stderr), 2 bad command line.
 
 use std::path::PathBuf;
@@ -16,9 +18,32 @@ use trainer::run::{RunOptions, run};
 use trainer::tasks::Task;
 
 /// Train a backbone from scratch (or from `--init` weights) on a label budget of a rendered
-/// dataset and report validation and test metrics.
+/// dataset and report validation and test metrics; `train pretrain` pretrains one with a
+/// self-supervised method.
 #[derive(Debug, Parser)]
-#[command(name = "train", version, about)]
+#[command(
+    name = "train",
+    version,
+    about,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    train: Option<Args>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Self-supervised pretraining on every training image of a dataset (labels unused):
+    /// writes backbone.bpk for `train --init`.
+    Pretrain(trainer_cli::PretrainArgs),
+}
+
+/// The training form (`train --task ...`).
+#[derive(Debug, clap::Args)]
 struct Args {
     /// classification | pose | segmentation | depth
     #[arg(long)]
@@ -88,7 +113,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -96,7 +121,20 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match real_main(args) {
+    let result = match (cli.command, cli.train) {
+        (Some(Command::Pretrain(p)), _) => trainer_cli::pretrain(p),
+        (None, Some(args)) => real_main(args),
+        (None, None) => {
+            use clap::CommandFactory;
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::MissingRequiredArgument,
+                    "give --task, --dataset and --out (or `train pretrain --help`)",
+                )
+                .exit()
+        }
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -164,4 +202,126 @@ fn real_main(args: Args) -> anyhow::Result<()> {
         args.out.join("metrics.json").display()
     );
     Ok(())
+}
+
+/// `train pretrain`.
+mod trainer_cli {
+    use std::path::PathBuf;
+
+    use anyhow::Context;
+    use trainer::backend::BackendKind;
+    use trainer::methods::MethodKind;
+    use trainer::model::BackboneKind;
+    use trainer::pretrain::{PretrainOptions, run_pretrain};
+
+    /// Flags of `train pretrain`.
+    #[derive(Debug, clap::Args)]
+    pub struct PretrainArgs {
+        /// vae | rotation | cmc | amdim | simclr | byol
+        #[arg(long)]
+        method: MethodKind,
+        /// Dataset directory (manifest.json, train/, val/, test/); every train image is used.
+        #[arg(long, value_name = "DIR")]
+        dataset: PathBuf,
+        /// Run directory (created if missing).
+        #[arg(long, value_name = "RUNDIR")]
+        out: PathBuf,
+        /// resnet9 | resnet50
+        #[arg(long, default_value = "resnet9")]
+        backbone: BackboneKind,
+        /// Width multiplier of the backbone (1.0 = the paper's network).
+        #[arg(long, default_value_t = 1.0)]
+        width: f64,
+        /// Dense backbone variant (dilated ResNet50, 512·w projection) [default: true on
+        /// multi-object datasets].
+        #[arg(long)]
+        dense: Option<bool>,
+        /// flex (CPU, always built) | cuda | wgpu.
+        #[arg(long, default_value = "flex")]
+        backend: BackendKind,
+        /// Seed of initialisation, sample order, augmentation and the method's draws.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Images per step [default: the method's reference batch, 64 for ResNet50].
+        #[arg(long)]
+        batch_size: Option<usize>,
+        /// Optimisation steps [default: 100 passes over the training images, at least 200].
+        #[arg(long)]
+        steps: Option<u64>,
+        /// Peak learning rate [default: the method's reference rate].
+        #[arg(long)]
+        lr: Option<f64>,
+        /// L2 weight decay [default: the method's reference value].
+        #[arg(long)]
+        weight_decay: Option<f32>,
+        /// CMC: negatives per positive (capped at the number of training images - 1).
+        #[arg(long, default_value_t = 8192)]
+        nce_k: usize,
+        /// Probe (kNN, online linear heads, linear probe) every N steps [default: steps / 10].
+        #[arg(long)]
+        eval_every: Option<u64>,
+        /// Write a checkpoint every N steps [default: steps / 10, at most 1000].
+        #[arg(long)]
+        checkpoint_every: Option<u64>,
+        /// Continue the run in --out from its checkpoint.
+        #[arg(long)]
+        resume: bool,
+        /// Shard-reading threads.
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// Shuffle-buffer slots.
+        #[arg(long, default_value_t = 4096)]
+        shuffle_buffer: usize,
+        /// Probe reference (train) and query (validation) images (0: 2000).
+        #[arg(long, default_value_t = 0)]
+        eval_limit: usize,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    }
+
+    pub fn pretrain(a: PretrainArgs) -> anyhow::Result<()> {
+        let mut opts = PretrainOptions::new(a.dataset.clone(), a.out.clone(), a.method);
+        opts.backbone = a.backbone;
+        opts.width = a.width;
+        opts.dense = a.dense;
+        opts.backend = a.backend;
+        opts.seed = a.seed;
+        opts.batch_size = a.batch_size;
+        opts.steps = a.steps;
+        opts.lr = a.lr;
+        opts.weight_decay = a.weight_decay;
+        opts.nce_k = a.nce_k.max(1);
+        opts.eval_every = a.eval_every;
+        opts.checkpoint_every = a.checkpoint_every;
+        opts.resume = a.resume;
+        opts.workers = a.workers.max(1);
+        opts.shuffle_buffer = a.shuffle_buffer.max(1);
+        opts.eval_limit = a.eval_limit;
+        opts.progress = !a.quiet;
+        let m = run_pretrain(&opts).with_context(|| {
+            format!(
+                "pretraining {} on {} into {}",
+                a.method,
+                a.dataset.display(),
+                a.out.display()
+            )
+        })?;
+        println!(
+            "{}: loss {:.4} -> {:.4}; kNN class {:.3}, pose {:.3}; linear class {:.3}, pose {:.3} \
+             ({} steps, {:.1} images/s, {:.0} s) -> {}",
+            m.method,
+            m.first_loss,
+            m.final_loss,
+            m.probes.knn_class,
+            m.probes.knn_pose,
+            m.probes.linear_class,
+            m.probes.linear_pose,
+            m.steps,
+            m.images_per_s,
+            m.wall_time_s,
+            a.out.join("backbone.bpk").display()
+        );
+        Ok(())
+    }
 }

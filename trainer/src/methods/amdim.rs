@@ -223,14 +223,15 @@ mod tests {
         }
         let penalty = SCORE_PENALTY * sq / (n * n * l) as f64;
         let mut nce = 0.0;
-        for i in 0..n {
-            let neg: f64 = (0..n)
-                .filter(|&j| j != i)
-                .flat_map(|j| s[i][j].iter())
+        for (i, si) in s.iter().enumerate() {
+            let neg: f64 = si
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .flat_map(|(_, sij)| sij.iter())
                 .map(|v| v.exp())
                 .sum();
-            for p in 0..l {
-                let pos = s[i][i][p];
+            for &pos in &si[i] {
                 nce += -(pos.exp() / (pos.exp() + neg)).ln();
             }
         }

@@ -140,11 +140,17 @@ impl MethodKind {
         }
     }
 
-    /// The backbone a method trains for `base`: CMC splits it into an L half and an ab half
-    /// (each half as wide), every other method trains `base` itself.
+    /// Whether the method trains a split backbone (CMC: an L half and an ab half of half the
+    /// width each, see [`BackboneConfig::split`]); a run that loads its `backbone.bpk` must build
+    /// the backbone the same way.
+    pub fn backbone_config_split(self) -> bool {
+        self == MethodKind::Cmc
+    }
+
+    /// The backbone a method trains for `base` (split for CMC).
     pub fn backbone_config(self, base: &BackboneConfig) -> BackboneConfig {
         let mut c = base.clone();
-        c.split = self == MethodKind::Cmc;
+        c.split = self.backbone_config_split();
         c
     }
 }

@@ -134,7 +134,8 @@ impl Method for Vae {
 
     fn init(config: &MethodConfig, device: &Device) -> Result<(Self, Self::Net), TrainError> {
         let res = config.res;
-        if res < SEED_SIDE || !(res / SEED_SIDE).is_power_of_two() || res % SEED_SIDE != 0 {
+        if res < SEED_SIDE || !(res / SEED_SIDE).is_power_of_two() || !res.is_multiple_of(SEED_SIDE)
+        {
             return Err(TrainError::Invalid(format!(
                 "--method vae: the decoder doubles a {SEED_SIDE}x{SEED_SIDE} map up to the image \
                  size, so the image side must be 4 times a power of two (got {res})"

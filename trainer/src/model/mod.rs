@@ -80,6 +80,10 @@ pub struct BackboneConfig {
     /// Dense-task variant: dilated last stage (ResNet50) and a 512·w projection (256·w otherwise).
     #[config(default = false)]
     pub dense: bool,
+    /// CMC's split backbone: two trunks of half the width, one on the L channel and one on the
+    /// ab channels, each with half of the projection; the output is their concatenation.
+    #[config(default = false)]
+    pub split: bool,
 }
 
 impl BackboneConfig {
@@ -98,20 +102,35 @@ impl BackboneConfig {
         }
     }
 
-    /// Build the backbone on `device`.
-    pub fn init(&self, device: &Device) -> Backbone<B> {
+    /// Channels of the second-to-last stage's map (ResNet9 block 2, ResNet50 layer3; the sum of
+    /// both halves when split).
+    pub fn penultimate_channels(&self) -> usize {
+        let one = |width: f64| match self.kind {
+            BackboneKind::Resnet9 => ResNet9Config::narrow(width).penultimate_channels(),
+            BackboneKind::Resnet50 => ResNet50Config::narrow(width).penultimate_channels(),
+        };
+        if self.split {
+            2 * one(self.width / 2.0)
+        } else {
+            one(self.width)
+        }
+    }
+
+    /// A trunk of `width` on `in_channels` inputs followed by a projection to `p` channels.
+    fn half(&self, width: f64, in_channels: usize, p: usize, device: &Device) -> Half<B> {
         let (trunk, channels) = match self.kind {
             BackboneKind::Resnet9 => {
-                let c = ResNet9Config::narrow(self.width);
+                let c = ResNet9Config::narrow(width).with_in_channels(in_channels);
                 (Trunk::ResNet9(c.init(device)), c.out_channels())
             }
             BackboneKind::Resnet50 => {
-                let c = ResNet50Config::narrow(self.width).with_dilated(self.dense);
+                let c = ResNet50Config::narrow(width)
+                    .with_dilated(self.dense)
+                    .with_in_channels(in_channels);
                 (Trunk::ResNet50(c.init(device)), c.out_channels())
             }
         };
-        let p = self.projection_channels();
-        Backbone {
+        Half {
             trunk,
             projection: Projection {
                 conv: Conv2dConfig::new([channels, p], [1, 1])
@@ -120,6 +139,27 @@ impl BackboneConfig {
                 bn: BatchNormConfig::new(p).init(device),
                 relu: Relu::new(),
             },
+        }
+    }
+
+    /// Build the backbone on `device`.
+    pub fn init(&self, device: &Device) -> Backbone<B> {
+        let p = self.projection_channels();
+        if self.split {
+            let l = self.half(self.width / 2.0, 1, p / 2, device);
+            let ab = self.half(self.width / 2.0, 2, p - p / 2, device);
+            Backbone {
+                trunk: l.trunk,
+                projection: l.projection,
+                ab: Some(ab),
+            }
+        } else {
+            let h = self.half(self.width, 3, p, device);
+            Backbone {
+                trunk: h.trunk,
+                projection: h.projection,
+                ab: None,
+            }
         }
     }
 }
@@ -148,6 +188,38 @@ pub struct Projection<B: Backend> {
 pub struct Backbone<B: Backend> {
     trunk: Trunk<B>,
     projection: Projection<B>,
+    /// The ab half of a split (CMC) backbone; `trunk` and `projection` then see the L channel.
+    ab: Option<Half<B>>,
+}
+
+/// A trunk and its projection: one half of a split backbone.
+#[derive(Module, Debug)]
+pub struct Half<B: Backend> {
+    trunk: Trunk<B>,
+    projection: Projection<B>,
+}
+
+impl Trunk<B> {
+    /// (second-to-last, last) stage maps.
+    fn forward_stages(&self, x: Tensor<B, 4>) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        match self {
+            Trunk::ResNet9(n) => n.forward_stages(x),
+            Trunk::ResNet50(n) => n.forward_stages(x),
+        }
+    }
+
+    fn freeze_blocks(self, k: usize) -> Self {
+        match self {
+            Trunk::ResNet9(n) => Trunk::ResNet9(n.freeze_blocks(k)),
+            Trunk::ResNet50(n) => Trunk::ResNet50(n.freeze_blocks(k)),
+        }
+    }
+}
+
+impl<B: Backend> Projection<B> {
+    fn apply(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.relu.forward(self.bn.forward(self.conv.forward(x)))
+    }
 }
 
 impl Backbone<B> {
@@ -158,12 +230,49 @@ impl Backbone<B> {
     /// - output: `[B, P, H/s, W/s]` with P = [`BackboneConfig::projection_channels`] and
     ///   s = [`BackboneConfig::stride`] (ResNet9: 8x8 at 64x64, 16x16 at 128x128, 4x4 at 32x32)
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let f = match &self.trunk {
-            Trunk::ResNet9(n) => n.forward(x),
-            Trunk::ResNet50(n) => n.forward(x),
-        };
-        let p = &self.projection;
-        p.relu.forward(p.bn.forward(p.conv.forward(f)))
+        self.forward_stages(x).1
+    }
+
+    /// The second-to-last stage's map (not projected) and the projected map of
+    /// [`Backbone::forward`]; for a split backbone both are the halves' maps concatenated.
+    ///
+    /// # Shapes
+    /// `[B, 3, H, W]` -> (`[B, C, H/s', W/s']` with C = [`BackboneConfig::penultimate_channels`],
+    /// `[B, P, H/s, W/s]`)
+    pub fn forward_stages(&self, x: Tensor<B, 4>) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        match &self.ab {
+            None => {
+                let (prev, last) = self.trunk.forward_stages(x);
+                (prev, self.projection.apply(last))
+            }
+            Some(ab) => {
+                let l = x.clone().narrow(1, 0, 1);
+                let c = x.narrow(1, 1, 2);
+                let (prev_l, last_l) = self.trunk.forward_stages(l);
+                let (prev_ab, last_ab) = ab.trunk.forward_stages(c);
+                (
+                    Tensor::cat(vec![prev_l, prev_ab], 1),
+                    Tensor::cat(
+                        vec![self.projection.apply(last_l), ab.projection.apply(last_ab)],
+                        1,
+                    ),
+                )
+            }
+        }
+    }
+
+    /// The projected maps of the L half and the ab half of a split backbone (`None` when the
+    /// backbone is not split).
+    ///
+    /// # Shapes
+    /// `[B, 3, H, W]` -> (`[B, P/2, h, w]`, `[B, P - P/2, h, w]`)
+    pub fn forward_halves(&self, x: Tensor<B, 4>) -> Option<(Tensor<B, 4>, Tensor<B, 4>)> {
+        let ab = self.ab.as_ref()?;
+        let l = x.clone().narrow(1, 0, 1);
+        let c = x.narrow(1, 1, 2);
+        let (_, last_l) = self.trunk.forward_stages(l);
+        let (_, last_ab) = ab.trunk.forward_stages(c);
+        Some((self.projection.apply(last_l), ab.projection.apply(last_ab)))
     }
 
     /// The trunk (without the projection).
@@ -174,10 +283,11 @@ impl Backbone<B> {
     /// Freeze the first `k` of the three main blocks (see the trunk files); the projection is
     /// never frozen.
     pub fn freeze_blocks(mut self, k: usize) -> Self {
-        self.trunk = match self.trunk {
-            Trunk::ResNet9(n) => Trunk::ResNet9(n.freeze_blocks(k)),
-            Trunk::ResNet50(n) => Trunk::ResNet50(n.freeze_blocks(k)),
-        };
+        self.trunk = self.trunk.freeze_blocks(k);
+        self.ab = self.ab.map(|mut h| {
+            h.trunk = h.trunk.freeze_blocks(k);
+            h
+        });
         self
     }
 

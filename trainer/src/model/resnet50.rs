@@ -32,6 +32,9 @@ pub struct ResNet50Config {
     /// Bottleneck blocks per layer.
     #[config(default = "[3, 4, 6, 3]")]
     pub layers: [usize; 4],
+    /// Input channels (3 for Lab; CMC's split halves see 1 (L) or 2 (ab)).
+    #[config(default = 3)]
+    pub in_channels: usize,
 }
 
 impl ResNet50Config {
@@ -50,10 +53,15 @@ impl ResNet50Config {
         scaled(512, self.width) * EXPANSION
     }
 
+    /// Channels of layer3's feature map (1024·w).
+    pub fn penultimate_channels(&self) -> usize {
+        scaled(256, self.width) * EXPANSION
+    }
+
     /// Build the network on `device`.
     pub fn init(&self, device: &Device) -> ResNet50<B> {
         let c64 = scaled(64, self.width);
-        let stem = Conv2dConfig::new([3, c64], [7, 7])
+        let stem = Conv2dConfig::new([self.in_channels, c64], [7, 7])
             .with_stride([2, 2])
             .with_padding(PaddingConfig2d::Explicit(3, 3, 3, 3))
             .with_bias(false)
@@ -182,6 +190,14 @@ impl ResNet50<B> {
     /// - input: `[B, 3, H, W]` (H, W divisible by 16)
     /// - output: `[B, 2048·w, H/16, W/16]`, or `[B, 2048·w, H/8, W/8]` when dilated
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.forward_stages(x).1
+    }
+
+    /// Feature maps of layer3 and layer4.
+    ///
+    /// # Shapes
+    /// `[B, 3, H, W]` -> (`[B, 1024·w, H/16, W/16]`, layer4 as [`ResNet50::forward`])
+    pub fn forward_stages(&self, x: Tensor<B, 4>) -> (Tensor<B, 4>, Tensor<B, 4>) {
         let k = self.frozen;
         let layer = |blocks: &Vec<Bottleneck<B>>, x| blocks.iter().fold(x, |x, b| b.forward(x));
         let x = frozen_if(k >= 1, &self.stem, x, |conv, x| conv.forward(x));
@@ -189,8 +205,9 @@ impl ResNet50<B> {
         let x = self.relu.forward(x);
         let x = frozen_if(k >= 1, &self.layer1, x, layer);
         let x = frozen_if(k >= 2, &self.layer2, x, layer);
-        let x = frozen_if(k >= 3, &self.layer3, x, layer);
-        layer(&self.layer4, x)
+        let x3 = frozen_if(k >= 3, &self.layer3, x, layer);
+        let x4 = layer(&self.layer4, x3.clone());
+        (x3, x4)
     }
 
     /// Freeze (no gradient, BN statistics fixed) the first `k` of the three main blocks

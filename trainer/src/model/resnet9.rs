@@ -33,6 +33,9 @@ pub struct ResNet9Config {
     /// Width multiplier applied to every channel count (1.0 = the paper's network).
     #[config(default = 1.0)]
     pub width: f64,
+    /// Input channels (3 for Lab; CMC's split halves see 1 (L) or 2 (ab)).
+    #[config(default = 3)]
+    pub in_channels: usize,
 }
 
 impl ResNet9Config {
@@ -51,6 +54,11 @@ impl ResNet9Config {
         scaled(512, self.width)
     }
 
+    /// Channels of the second-to-last stage's feature map (block 2).
+    pub fn penultimate_channels(&self) -> usize {
+        scaled(256, self.width)
+    }
+
     /// Build the network on `device`.
     pub fn init(&self, device: &Device) -> ResNet9<B> {
         let c64 = scaled(64, self.width);
@@ -58,7 +66,7 @@ impl ResNet9Config {
         let c256 = scaled(256, self.width);
         let c512 = scaled(512, self.width);
         ResNet9 {
-            stem: ConvBnRelu::new(3, c64, device),
+            stem: ConvBnRelu::new(self.in_channels, c64, device),
             block1: Stage {
                 down: ConvBlock::new(c64, c128, device),
                 residual: Some(BasicBlock::new(c128, device)),
@@ -227,11 +235,20 @@ impl ResNet9<B> {
     /// - input: `[B, 3, H, W]` (H, W divisible by 8)
     /// - output: `[B, 512·w, H/8, W/8]` (8x8 at 64x64, 16x16 at 128x128)
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.forward_stages(x).1
+    }
+
+    /// Feature maps of the last two stages (block 2, block 3).
+    ///
+    /// # Shapes
+    /// `[B, 3, H, W]` -> (`[B, 256·w, H/4, W/4]`, `[B, 512·w, H/8, W/8]`)
+    pub fn forward_stages(&self, x: Tensor<B, 4>) -> (Tensor<B, 4>, Tensor<B, 4>) {
         let k = self.frozen;
         let x = frozen_if(k >= 1, &self.stem, x, ConvBnRelu::forward);
         let x = frozen_if(k >= 1, &self.block1, x, Stage::forward);
-        let x = frozen_if(k >= 2, &self.block2, x, Stage::forward);
-        frozen_if(k >= 3, &self.block3, x, Stage::forward)
+        let x2 = frozen_if(k >= 2, &self.block2, x, Stage::forward);
+        let x3 = frozen_if(k >= 3, &self.block3, x2.clone(), Stage::forward);
+        (x2, x3)
     }
 
     /// Freeze (no gradient, BN statistics fixed) the stem and the first `k` of the three main
