@@ -9,7 +9,7 @@
 # Stop it with tests/slurm/slurm-down.sh STATE_DIR (also after a failed start). If this script
 # fails it stops what it started and removes STATE_DIR itself.
 #
-# Needs: root, Debian's slurm-wlm and munge packages, python3 (to pick free ports). No cgroups:
+# Needs: root, Debian's slurm-wlm and munge packages. No cgroups:
 # ProctrackType=proctrack/linuxproc, TaskPlugin=task/none. The system munged/slurm (if any) are
 # not touched: this munged listens on its own socket, Slurm uses its own ports and config.
 set -euo pipefail
@@ -22,7 +22,7 @@ state=$1
 max_array=${2:-1001}
 here=$(cd "$(dirname "$0")" && pwd)
 
-for bin in munged mungekey slurmctld slurmd scontrol sinfo python3; do
+for bin in munged mungekey slurmctld slurmd scontrol sinfo; do
     if ! command -v "$bin" >/dev/null 2>&1; then
         echo "slurm-up: '$bin' not found on PATH (apt-get install slurm-wlm munge)" >&2
         exit 3
@@ -68,16 +68,21 @@ munged --force \
     --log-file="$state/log/munged.log" ||
     fail "munged did not start"
 
-read -r ctld_port slurmd_port < <(python3 - <<'EOF'
-import socket
-socks = []
-for _ in range(2):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(*(s.getsockname()[1] for s in socks))
-EOF
-)
+# Two free TCP ports on 127.0.0.1: random ones in 20000-59999 that nothing accepts on.
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+pick_port() {
+    local p
+    for _ in $(seq 1 50); do
+        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        if port_free "$p" && [[ $p != "${1:-}" ]]; then
+            echo "$p"
+            return 0
+        fi
+    done
+    return 1
+}
+ctld_port=$(pick_port) || fail "no free port found"
+slurmd_port=$(pick_port "$ctld_port") || fail "no free port found"
 
 host=$(hostname -s)
 # `slurmd -C` prints the node's real layout: "NodeName=host CPUs=... RealMemory=...".
