@@ -121,9 +121,9 @@ impl BackendKind {
     fn make_device(self) -> Device {
         match self {
             #[cfg(feature = "cuda")]
-            BackendKind::Cuda => Device::Cuda(burn::cuda::CudaDevice::new(0)),
+            BackendKind::Cuda => Device::Cuda(burn::backend::cuda::CudaDevice::new(0)),
             #[cfg(feature = "wgpu")]
-            BackendKind::Wgpu => Device::Wgpu(burn::wgpu::WgpuDevice::DefaultDevice),
+            BackendKind::Wgpu => Device::Wgpu(burn::backend::wgpu::WgpuDevice::DefaultDevice),
             _ => flex(),
         }
     }
