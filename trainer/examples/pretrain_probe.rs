@@ -55,8 +55,8 @@ fn main() -> anyhow::Result<()> {
         println!(
             "| {} | {:.4} -> {:.4} | {:.3} -> {:.3} | {:.3} -> {:.3} | {:.3} -> {:.3} | {:.3} -> {:.3} | {:.1} |",
             method,
-            m.first_loss,
-            m.final_loss,
+            m.first_loss.unwrap_or(f64::NAN),
+            m.final_loss.unwrap_or(f64::NAN),
             init.knn_class,
             p.knn_class,
             init.knn_pose,

@@ -194,8 +194,8 @@ impl PretrainConfig {
 pub struct HistoryPoint {
     /// Steps done.
     pub step: u64,
-    /// Mean training loss of the steps since the previous point (NaN at step 0).
-    pub loss: f64,
+    /// Mean training loss of the steps since the previous point (none at step 0).
+    pub loss: Option<f64>,
     /// Learning rate of the last step.
     pub lr: f64,
     /// Probe results.
@@ -221,10 +221,11 @@ pub struct PretrainMetrics {
     pub batch_size: usize,
     /// Seed.
     pub seed: u64,
-    /// Mean loss over the first 1% (at least 1) of the steps run in this process.
-    pub first_loss: f64,
+    /// Mean loss over the first 1% (at least 1) of the steps run in this process (none when
+    /// it ran no step).
+    pub first_loss: Option<f64>,
     /// Mean loss over the last 1% (at least 1) of the steps run in this process.
-    pub final_loss: f64,
+    pub final_loss: Option<f64>,
     /// Probes on the backbone before the first step (a random backbone; absent when resumed).
     pub initial_probes: Option<ProbeResults>,
     /// Probes at the end.
@@ -657,7 +658,7 @@ fn pretrain<M: Method>(opts: &PretrainOptions) -> Result<PretrainMetrics, TrainE
         let p = probe_now(&state)?;
         history.push(HistoryPoint {
             step: 0,
-            loss: f64::NAN,
+            loss: None,
             lr: 0.0,
             probes: p.clone(),
         });
@@ -722,7 +723,7 @@ fn pretrain<M: Method>(opts: &PretrainOptions) -> Result<PretrainMetrics, TrainE
                 bar.println(format!("step {done}: loss {mean:.4}, {last_probe}"));
                 history.push(HistoryPoint {
                     step: done,
-                    loss: mean,
+                    loss: Some(mean),
                     lr: log.lr,
                     probes,
                 });
@@ -760,13 +761,7 @@ fn pretrain<M: Method>(opts: &PretrainOptions) -> Result<PretrainMetrics, TrainE
         _ => probe_now(&state)?,
     };
     let tail = (losses.len() / 100).max(1);
-    let mean = |v: &[f64]| {
-        if v.is_empty() {
-            f64::NAN
-        } else {
-            v.iter().sum::<f64>() / v.len() as f64
-        }
-    };
+    let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
     let metrics = PretrainMetrics {
         method: opts.method.name().into(),
         backbone: opts.backbone.name().into(),

@@ -311,8 +311,8 @@ mod trainer_cli {
             "{}: loss {:.4} -> {:.4}; kNN class {:.3}, pose {:.3}; linear class {:.3}, pose {:.3} \
              ({} steps, {:.1} images/s, {:.0} s) -> {}",
             m.method,
-            m.first_loss,
-            m.final_loss,
+            m.first_loss.unwrap_or(f64::NAN),
+            m.final_loss.unwrap_or(f64::NAN),
             m.probes.knn_class,
             m.probes.knn_pose,
             m.probes.linear_class,
