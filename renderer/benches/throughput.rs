@@ -13,7 +13,9 @@
 //! renders untextured; `RENDERER_BENCH_SAMPLES` (default 4), `RENDERER_BENCH_BATCH` (default:
 //! renderer default) and `RENDERER_BENCH_AA` (`msaa` | `ssaa`) override the config;
 //! `RENDERER_BENCH_LANES` (default 2) sets the `MultiRenderer` lanes of the final table (1
-//! disables it; the filter `parallel` runs only that table).
+//! disables it; the filter `parallel` runs only that table). `RENDERER_BENCH_SHADOWS=0` turns
+//! shadows off (the shading of earlier versions) and `RENDERER_BENCH_COVERAGE=1` turns on the
+//! coverage pass that multi-object datasets use.
 
 use std::time::{Duration, Instant};
 
@@ -112,6 +114,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if let Some(b) = batch {
             config.batch = b;
         }
+        config.shadows = env::<u32>("RENDERER_BENCH_SHADOWS").unwrap_or(1) != 0;
+        config.coverage = env::<u32>("RENDERER_BENCH_COVERAGE").unwrap_or(0) != 0;
         match std::env::var("RENDERER_BENCH_AA").as_deref() {
             Ok("msaa") => config.antialias = Antialias::Msaa,
             Ok("ssaa") => config.antialias = Antialias::Supersample,

@@ -461,6 +461,7 @@ impl Renderer {
             let constants = [
                 ("TEXTURE_MODE", mode as f64),
                 ("SHADOWS", if shadows { 1.0 } else { 0.0 }),
+                ("PCF_TAPS", if factor > 1 { 1.0 } else { 4.0 }),
             ];
             let options = wgpu::PipelineCompilationOptions {
                 constants: &constants,

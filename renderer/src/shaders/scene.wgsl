@@ -15,6 +15,9 @@
 
 override TEXTURE_MODE: u32 = 0u;
 override SHADOWS: u32 = 0u;
+// Bilinear shadow-map comparisons per shaded sample: 4 (MSAA, one shading per pixel) or 1
+// (supersampling, where the pixel's own 2x2 or more samples average several lookups).
+override PCF_TAPS: u32 = 4u;
 
 struct Draw {
     mvp: mat4x4<f32>,
@@ -58,8 +61,8 @@ fn vs_shadow(@location(0) position: vec3<f32>) -> @builtin(position) vec4<f32> {
     return d.light_vp * (d.model * vec4<f32>(position, 1.0));
 }
 
-// Fraction of the point light reaching `world` (1 = lit): four bilinear depth comparisons
-// (each a 2x2 PCF) on a rotated grid around the lookup, i.e. a soft ~4-texel penumbra. The
+// Fraction of the point light reaching `world` (1 = lit): PCF_TAPS bilinear depth comparisons
+// (each a 2x2 PCF); with 4, on a rotated grid around the lookup, a soft ~4-texel penumbra. The
 // lookup point is pushed along the normal by about a texel against self-shadowing acne.
 // Outside the shadow map's frustum nothing casts a shadow (it encloses every object).
 fn light_visibility(world: vec3<f32>, n: vec3<f32>) -> f32 {
@@ -77,6 +80,9 @@ fn light_visibility(world: vec3<f32>, n: vec3<f32>) -> f32 {
     let uv = vec2<f32>(0.5 + 0.5 * ndc.x, 0.5 - 0.5 * ndc.y);
     let layer = i32(d.shadow.w);
     let s = d.shadow.z;
+    if PCF_TAPS == 1u {
+        return textureSampleCompareLevel(shadow_maps, shadow_sampler, uv, layer, depth);
+    }
     var lit = textureSampleCompareLevel(shadow_maps, shadow_sampler, uv + vec2<f32>(-1.5, -0.5) * s, layer, depth);
     lit += textureSampleCompareLevel(shadow_maps, shadow_sampler, uv + vec2<f32>(0.5, -1.5) * s, layer, depth);
     lit += textureSampleCompareLevel(shadow_maps, shadow_sampler, uv + vec2<f32>(1.5, 0.5) * s, layer, depth);
