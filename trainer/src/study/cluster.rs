@@ -326,7 +326,11 @@ fn k8s_name(parts: &[&str]) -> String {
     while name.ends_with('-') {
         name.pop();
     }
-    if name.is_empty() { "study".into() } else { name }
+    if name.is_empty() {
+        "study".into()
+    } else {
+        name
+    }
 }
 
 /// One Kubernetes Job manifest (as a JSON value, written as YAML by [`to_yaml`]).
@@ -371,7 +375,8 @@ fn job_manifest(
     });
     if let Some(pvc) = &opts.pvc {
         pod["containers"][0]["volumeMounts"] = json!([{ "name": "study", "mountPath": dir }]);
-        pod["volumes"] = json!([{ "name": "study", "persistentVolumeClaim": { "claimName": pvc } }]);
+        pod["volumes"] =
+            json!([{ "name": "study", "persistentVolumeClaim": { "claimName": pvc } }]);
     }
     let labels = json!({
         "app.kubernetes.io/name": "ssl-utility-study",
@@ -862,7 +867,12 @@ render = { variant = "----", scene = "single", count = 240, resolution = 16, sha
         let names: Vec<_> = p.stages.iter().map(|st| st.name.as_str()).collect();
         assert_eq!(
             names,
-            ["study-render", "study-pretrain", "study-runs", "study-report"]
+            [
+                "study-render",
+                "study-pretrain",
+                "study-runs",
+                "study-report"
+            ]
         );
         assert_eq!(p.stages[2].after, vec![0, 1]);
         assert_eq!(p.stages[3].dependency, Dependency::AfterAny);
@@ -911,7 +921,10 @@ render = { variant = "----", scene = "single", count = 240, resolution = 16, sha
         let y = to_yaml(&v);
         assert!(y.contains("nvidia.com/gpu: \"1\"\n"), "{y}");
         assert!(y.contains("\"-odd key\": \"#not a comment\"\n"), "{y}");
-        assert!(y.contains("  - \"x: y\"\n  - k: \"v\"\n    m:\n      deep: true\n"), "{y}");
+        assert!(
+            y.contains("  - \"x: y\"\n  - k: \"v\"\n    m:\n      deep: true\n"),
+            "{y}"
+        );
         assert!(y.contains("empty: []\n"), "{y}");
     }
 
