@@ -14,6 +14,9 @@ PyTorch, module for module (trainer/src/model/{resnet9,resnet50,mod}.rs):
   layer1.0.downsample.0, ...) without the stem max-pool (stride 16); with `dense` layer4 keeps
   its input resolution (stride 1, every 3x3 conv of layer4 dilated by 2, padding 2): stride 8.
 - projection: 1x1 conv (no bias) + BN + ReLU to 256*w channels (512*w when `dense`).
+- `split` (CMC): two halves of width w/2, `trunk`/`projection` on the L channel (1 input
+  channel, P/2 outputs) and `ab.trunk`/`ab.projection` on the a, b channels (2 inputs, P - P/2
+  outputs); the output is the two projections concatenated.
 
 Channel counts are `max(1, round(c * width))` with Rust's rounding (half away from zero).
 BN: eps 1e-5, momentum 0.1. `running_var` holds burn's running estimate, which averages the
@@ -152,10 +155,10 @@ class Stage(nn.Module):
 
 
 class ResNet9(nn.Module):
-    def __init__(self, width=1.0):
+    def __init__(self, width=1.0, in_channels=3):
         super().__init__()
         c64, c128, c256, c512 = (scaled(c, width) for c in (64, 128, 256, 512))
-        self.stem = ConvBnRelu(3, c64)
+        self.stem = ConvBnRelu(in_channels, c64)
         self.block1 = Stage(c64, c128, True)
         self.block2 = Stage(c128, c256, False)
         self.block3 = Stage(c256, c512, True)
@@ -192,10 +195,10 @@ class Bottleneck(nn.Module):
 
 
 class ResNet50(nn.Module):
-    def __init__(self, width=1.0, dilated=False, layers=(3, 4, 6, 3)):
+    def __init__(self, width=1.0, dilated=False, layers=(3, 4, 6, 3), in_channels=3):
         super().__init__()
         c64 = scaled(64, width)
-        self.conv1 = nn.Conv2d(3, c64, 7, stride=2, padding=3, bias=False)
+        self.conv1 = nn.Conv2d(in_channels, c64, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(c64)
         cin = c64
         specs = [(64, 1, 1), (128, 2, 1), (256, 2, 1), (512, 1, 2) if dilated else (512, 2, 1)]
@@ -223,23 +226,48 @@ class Projection(nn.Module):
         return F.relu(self.bn(self.conv(x)))
 
 
+def make_trunk(kind, width, dense, in_channels):
+    if kind == "resnet9":
+        return ResNet9(width, in_channels=in_channels)
+    if kind == "resnet50":
+        return ResNet50(width, dilated=dense, in_channels=in_channels)
+    raise ValueError(f"unknown backbone {kind!r}: expected resnet9 or resnet50")
+
+
+class Half(nn.Module):
+    """The ab half of a split backbone: a trunk on two channels and its projection."""
+
+    def __init__(self, kind, width, dense, p):
+        super().__init__()
+        self.trunk = make_trunk(kind, width, dense, 2)
+        self.projection = Projection(self.trunk.out_channels, p)
+
+    def forward(self, x):
+        return self.projection(self.trunk(x))
+
+
 class Backbone(nn.Module):
     """Trunk + per-pixel projection, as `trainer::model::Backbone`."""
 
-    def __init__(self, kind="resnet9", width=1.0, dense=False):
+    def __init__(self, kind="resnet9", width=1.0, dense=False, split=False):
         super().__init__()
-        if kind == "resnet9":
-            self.trunk = ResNet9(width)
-        elif kind == "resnet50":
-            self.trunk = ResNet50(width, dilated=dense)
+        p = scaled(512 if dense else 256, width)
+        if split:
+            self.trunk = make_trunk(kind, width / 2, dense, 1)
+            self.projection = Projection(self.trunk.out_channels, p // 2)
+            self.ab = Half(kind, width / 2, dense, p - p // 2)
         else:
-            raise ValueError(f"unknown backbone {kind!r}: expected resnet9 or resnet50")
-        self.projection = Projection(self.trunk.out_channels, scaled(512 if dense else 256, width))
-        self.kind, self.width, self.dense = kind, width, dense
+            self.trunk = make_trunk(kind, width, dense, 3)
+            self.projection = Projection(self.trunk.out_channels, p)
+            self.ab = None
+        self.kind, self.width, self.dense, self.split = kind, width, dense, split
+        self.out_channels = p
 
     def forward(self, x):
         """[B, 3, H, W] normalised Lab -> [B, P, H/s, W/s] projected features."""
-        return self.projection(self.trunk(x))
+        if self.ab is None:
+            return self.projection(self.trunk(x))
+        return torch.cat([self.projection(self.trunk(x[:, :1])), self.ab(x[:, 1:])], 1)
 
     def pooled(self, x):
         """Global average pool of `forward`: [B, P]."""
@@ -252,7 +280,12 @@ def load_backbone(path, device="cpu"):
     for key in ("backbone", "width", "dense"):
         if key not in meta:
             raise ValueError(f"{path}: metadata lacks {key!r}; not written by the trainer?")
-    net = Backbone(meta["backbone"], float(meta["width"]), meta["dense"] == "true")
+    net = Backbone(
+        meta["backbone"],
+        float(meta["width"]),
+        meta["dense"] == "true",
+        meta.get("split", "false") == "true",
+    )
     missing, unexpected = net.load_state_dict(tensors, strict=False)
     if missing or unexpected:
         raise ValueError(f"{path}: missing {missing[:5]}..., unexpected {unexpected[:5]}...")
@@ -294,8 +327,9 @@ def main():
     net = load_backbone(args.weights).eval()
     _, meta = read_safetensors(args.weights)
     params = sum(p.numel() for p in net.parameters())
-    print(f"{meta.get('backbone')} width {meta.get('width')} dense {meta.get('dense')}: "
-          f"{params} parameters, {net.projection.bn.num_features} feature channels")
+    print(f"{meta.get('backbone')} width {meta.get('width')} dense {meta.get('dense')} "
+          f"split {meta.get('split', 'false')}: {params} parameters, {net.out_channels} "
+          "feature channels")
     if args.check is None:
         return 0
     batch, _ = read_safetensors(args.check)

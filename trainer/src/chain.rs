@@ -104,10 +104,7 @@ pub fn cache_key(opts: &PretrainOptions) -> Result<(String, String), TrainError>
             "dataset_manifest_xxh64".into(),
             manifest_fingerprint(&opts.dataset)?.into(),
         );
-        map.insert(
-            "trainer_version".into(),
-            env!("CARGO_PKG_VERSION").into(),
-        );
+        map.insert("trainer_version".into(), env!("CARGO_PKG_VERSION").into());
     }
     // serde_json's map keeps keys sorted: this is the canonical form.
     let canonical = serde_json::to_string(&value).map_err(json_err)?;
@@ -174,14 +171,19 @@ pub fn run_chain(opts: &ChainOptions) -> Result<RunMetrics, TrainError> {
     if !opts.finetune.backend.compiled_in() {
         opts.finetune.backend.device()?;
     }
-    let pretrained = ensure_pretrained(&opts.pretrain, &opts.cache)?;
+    // The pretrained backbone must be the one the task finetunes: same trunk and width, dense
+    // (dilated ResNet50, 512·w projection) exactly for segmentation and depth.
+    let mut pre = opts.pretrain.clone();
+    pre.backbone = opts.finetune.backbone;
+    pre.width = opts.finetune.width;
+    pre.dense = Some(opts.finetune.task.is_dense());
+    let pretrained = ensure_pretrained(&pre, &opts.cache)?;
     let backbone = Path::new(&pretrained.dir).join("backbone.bpk");
     let method = pretrained.method.clone();
     match opts.eval {
         EvalMode::Finetune => {
             let mut ft = opts.finetune.clone();
             ft.init = Some(backbone);
-            ft.split = opts.pretrain.method.backbone_config_split();
             ft.method = method;
             ft.pretrain = Some(pretrained);
             run(&ft)
@@ -192,11 +194,9 @@ pub fn run_chain(opts: &ChainOptions) -> Result<RunMetrics, TrainError> {
             max_pixels,
         } => {
             let f = &opts.finetune;
-            let mut le =
-                LinearEvalOptions::new(f.dataset.clone(), f.out.clone(), f.task, backbone);
+            let mut le = LinearEvalOptions::new(f.dataset.clone(), f.out.clone(), f.task, backbone);
             le.backbone = f.backbone;
             le.width = f.width;
-            le.split = opts.pretrain.method.backbone_config_split();
             le.labels = f.labels;
             le.backend = f.backend;
             le.seed = f.seed;

@@ -19,9 +19,12 @@
 //!   (so `{k[6:]: v for k, v in sd.items() if k.startswith("trunk.")}` loads into
 //!   `torchvision.models.resnet50()` at width 1 with `strict=False`, only the stem max-pool and
 //!   layer4's dilation differ);
-//! - projection: `projection.conv.weight`, `projection.bn.*`.
+//! - projection: `projection.conv.weight`, `projection.bn.*`;
+//! - a split (CMC) backbone: `trunk.*` and `projection.*` are the L half (one input channel),
+//!   `ab.trunk.*` and `ab.projection.*` the ab half (two input channels); the output is the
+//!   concatenation of both projections.
 //!
-//! Metadata (`__metadata__`, strings): `format` = `pt`, `backbone`, `width`, `dense`,
+//! Metadata (`__metadata__`, strings): `format` = `pt`, `backbone`, `width`, `dense`, `split`,
 //! `projection_channels`, `stride`, `celu_alpha`, `bn_epsilon`, `input` (the normalisation), and
 //! `producer`.
 
@@ -33,6 +36,7 @@ use burn::prelude::*;
 use safetensors::tensor::{Dtype, TensorView};
 
 use crate::TrainError;
+use crate::backend::B;
 use crate::model::{Backbone, BackboneConfig, BackboneKind};
 
 /// File name next to `backbone.bpk`.
@@ -68,10 +72,12 @@ fn pytorch_name(path: &[String], kind: BackboneKind) -> String {
             _ => {}
         }
     }
-    if kind == BackboneKind::Resnet50 && parts.first().map(String::as_str) == Some("trunk") {
-        match parts.get(1).map(String::as_str) {
-            Some("stem") => parts[1] = "conv1".into(),
-            Some("stem_bn") => parts[1] = "bn1".into(),
+    if kind == BackboneKind::Resnet50
+        && let Some(t) = parts.iter().position(|p| p == "trunk")
+    {
+        match parts.get(t + 1).map(String::as_str) {
+            Some("stem") => parts[t + 1] = "conv1".into(),
+            Some("stem_bn") => parts[t + 1] = "bn1".into(),
             _ => {}
         }
         for i in 1..parts.len() {
@@ -92,8 +98,8 @@ fn pytorch_name(path: &[String], kind: BackboneKind) -> String {
 ///
 /// # Errors
 /// When device data cannot be read back.
-pub fn state_dict<Bk: Backend>(
-    backbone: &Backbone<Bk>,
+pub fn state_dict(
+    backbone: &Backbone<B>,
     config: &BackboneConfig,
 ) -> Result<Vec<NamedTensor>, TrainError> {
     struct Collect {
@@ -104,7 +110,7 @@ pub fn state_dict<Bk: Backend>(
         out: Vec<NamedTensor>,
         error: Option<String>,
     }
-    impl<Bk: Backend> ModuleVisitor<Bk> for Collect {
+    impl ModuleVisitor<B> for Collect {
         fn enter_module(&mut self, name: &str, container_type: &str) {
             let push = !container_type.starts_with("Enum:");
             if push {
@@ -117,11 +123,11 @@ pub fn state_dict<Bk: Backend>(
                 self.path.pop();
             }
         }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<Bk, D>>) {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
             let tensor = param.val();
             let shape = tensor.dims().to_vec();
             let name = pytorch_name(&self.path, self.kind);
-            match tensor.into_data().convert::<f32>().into_vec::<f32>() {
+            match crate::tasks::to_host_f32(tensor) {
                 Ok(values) => {
                     let is_running_var = name.ends_with(".running_var");
                     self.out.push(NamedTensor {
@@ -138,7 +144,7 @@ pub fn state_dict<Bk: Backend>(
                         });
                     }
                 }
-                Err(e) => self.error = Some(format!("{name}: {e:?}")),
+                Err(e) => self.error = Some(format!("{name}: {e}")),
             }
         }
     }
@@ -166,6 +172,7 @@ pub fn metadata(config: &BackboneConfig) -> HashMap<String, String> {
     m.insert("backbone".into(), config.kind.name().into());
     m.insert("width".into(), format!("{}", config.width));
     m.insert("dense".into(), config.dense.to_string());
+    m.insert("split".into(), config.split.to_string());
     m.insert(
         "projection_channels".into(),
         config.projection_channels().to_string(),
@@ -195,8 +202,8 @@ pub fn metadata(config: &BackboneConfig) -> HashMap<String, String> {
 ///
 /// # Errors
 /// When weights cannot be read back, or the file cannot be written.
-pub fn save_safetensors<Bk: Backend>(
-    backbone: &Backbone<Bk>,
+pub fn save_safetensors(
+    backbone: &Backbone<B>,
     config: &BackboneConfig,
     path: &Path,
 ) -> Result<(), TrainError> {
@@ -252,12 +259,11 @@ pub fn describe_safetensors(
         .map(|(n, v)| (n, v.shape().to_vec()))
         .collect();
     names.sort();
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| {
-        TrainError::Record {
+    let (_, meta) =
+        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| TrainError::Record {
             path: path.to_path_buf(),
             reason: e.to_string(),
-        }
-    })?;
+        })?;
     Ok((names, meta.metadata().clone().unwrap_or_default()))
 }
 
@@ -265,7 +271,10 @@ pub fn describe_safetensors(
 ///
 /// # Errors
 /// When the file cannot be written.
-pub fn save_f32_tensors(path: &Path, tensors: &[(&str, Vec<usize>, &[f32])]) -> Result<(), TrainError> {
+pub fn save_f32_tensors(
+    path: &Path,
+    tensors: &[(&str, Vec<usize>, &[f32])],
+) -> Result<(), TrainError> {
     let raw: Vec<Vec<u8>> = tensors
         .iter()
         .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
@@ -309,7 +318,10 @@ mod tests {
             pytorch_name(&p("projection.bn.beta"), r9),
             "projection.bn.bias"
         );
-        assert_eq!(pytorch_name(&p("trunk.stem.weight"), r50), "trunk.conv1.weight");
+        assert_eq!(
+            pytorch_name(&p("trunk.stem.weight"), r50),
+            "trunk.conv1.weight"
+        );
         assert_eq!(
             pytorch_name(&p("trunk.stem_bn.running_var"), r50),
             "trunk.bn1.running_var"
@@ -321,6 +333,14 @@ mod tests {
         assert_eq!(
             pytorch_name(&p("trunk.layer2.0.downsample.conv.weight"), r50),
             "trunk.layer2.0.downsample.0.weight"
+        );
+        assert_eq!(
+            pytorch_name(&p("ab.trunk.layer1.0.downsample.bn.beta"), r50),
+            "ab.trunk.layer1.0.downsample.1.bias"
+        );
+        assert_eq!(
+            pytorch_name(&p("ab.trunk.stem.weight"), r50),
+            "ab.trunk.conv1.weight"
         );
         // ResNet9's stem keeps its name.
         assert_eq!(

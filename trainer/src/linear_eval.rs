@@ -23,24 +23,24 @@
 
 pub mod solver;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use burn::nn::interpolate::{Interpolate2dConfig, InterpolateMode};
-use burn::prelude::*;
 use rand::SeedableRng;
 use rand::seq::index::sample as sample_indices;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::TrainError;
 use crate::backend::BackendKind;
+use crate::backend::{B, Device};
 use crate::data::{HostBatch, LabelBudget, Loader, LoaderConfig, ShardSource, mix, select_labels};
 use crate::metrics::MetricAccumulator;
-use crate::model::{Backbone, BackboneConfig, BackboneKind, global_average_pool};
-use crate::run::{PretrainRef, RunMetrics, open_dataset, split_source, write_json};
+use crate::model::{Backbone, BackboneKind, global_average_pool};
+use crate::run::{PretrainRef, RunMetrics, backbone_for, open_dataset, split_source, write_json};
 use crate::tasks::{HostTargets, Task, to_host_f32};
-use crate::{B, TrainError};
 use solver::{LbfgsOptions, LinearModel, Standardizer, Targets, fit_linear};
 
 /// Default L2 penalty (on standardised features).
@@ -63,9 +63,6 @@ pub struct LinearEvalOptions {
     pub backbone: BackboneKind,
     /// Width multiplier of the weights.
     pub width: f64,
-    /// CMC's split backbone (two half-width trunks on L and ab).
-    #[serde(default)]
-    pub split: bool,
     /// Labelled training samples the linear model is fitted on.
     pub labels: LabelBudget,
     /// Backend of the feature extraction.
@@ -99,7 +96,6 @@ impl LinearEvalOptions {
             init,
             backbone: BackboneKind::Resnet9,
             width: 1.0,
-            split: false,
             labels: LabelBudget::All,
             backend: BackendKind::Flex,
             seed: 0,
@@ -111,13 +107,6 @@ impl LinearEvalOptions {
             eval_limit: 0,
             provenance: None,
         }
-    }
-
-    fn backbone_config(&self) -> BackboneConfig {
-        BackboneConfig::new(self.backbone)
-            .with_width(self.width)
-            .with_dense(self.task.is_dense())
-            .with_split(self.split)
     }
 }
 
@@ -154,7 +143,7 @@ fn batch_features(
     backbone: &Backbone<B>,
     batch: &HostBatch,
     task: Task,
-    device: &Device<B>,
+    device: &Device,
 ) -> Result<(Vec<f32>, usize), TrainError> {
     let f = backbone.forward(batch.images_tensor(device));
     let [b, p, h, w] = f.dims();
@@ -189,13 +178,14 @@ fn extract_train(
     backbone: &Backbone<B>,
     source: &Arc<dyn ShardSource>,
     selected: &[usize],
+    res: usize,
     opts: &LinearEvalOptions,
     batch_size: usize,
-    device: &Device<B>,
+    device: &Device,
 ) -> Result<TrainTable, TrainError> {
     let task = opts.task;
     let n = selected.len();
-    let pixels = crate::augment::target_size(source_res(source)?);
+    let pixels = crate::augment::target_size(res);
     let rows_per_image = if task.is_dense() {
         (opts.max_pixels / n.max(1)).clamp(1, pixels * pixels)
     } else {
@@ -221,11 +211,11 @@ fn extract_train(
                 table.x.extend_from_slice(&x);
                 table.classes.extend_from_slice(y);
             }
-            HostTargets::Map(y) | HostTargets::Depth(_) if task.is_dense() => {
+            targets @ (HostTargets::Map(_) | HostTargets::Depth(_)) => {
                 let tt = batch.target_size * batch.target_size;
                 for i in 0..batch.size {
                     // Eligible pixels: all for segmentation, valid depths for depth.
-                    let eligible: Vec<usize> = match &batch.targets {
+                    let eligible: Vec<usize> = match targets {
                         HostTargets::Depth(d) => (0..tt).filter(|&q| d[i * tt + q] > 0.0).collect(),
                         _ => (0..tt).collect(),
                     };
@@ -240,37 +230,17 @@ fn extract_train(
                     for q in chosen {
                         let row = i * tt + q;
                         table.x.extend_from_slice(&x[row * dim..(row + 1) * dim]);
-                        match &batch.targets {
+                        match targets {
                             HostTargets::Depth(d) => table.values.push(d[row]),
-                            _ => table.classes.push(y_at(&batch.targets, row)),
+                            HostTargets::Map(m) => table.classes.push(m[row]),
+                            HostTargets::Labels(_) => {}
                         }
                     }
                 }
             }
-            _ => {
-                return Err(TrainError::Invalid(format!(
-                    "linear evaluation of {task}: the batch has targets of another task"
-                )));
-            }
         }
     }
     Ok(table)
-}
-
-fn y_at(targets: &HostTargets, row: usize) -> i64 {
-    match targets {
-        HostTargets::Labels(y) | HostTargets::Map(y) => y[row],
-        HostTargets::Depth(_) => 0,
-    }
-}
-
-fn source_res(source: &Arc<dyn ShardSource>) -> Result<usize, TrainError> {
-    let first = source
-        .read_shard(0)?
-        .into_iter()
-        .next()
-        .ok_or_else(|| TrainError::Invalid("the train split has no samples".into()))?;
-    Ok(first.res)
 }
 
 /// Stream a split through the frozen backbone and the fitted model.
@@ -282,7 +252,7 @@ fn evaluate_linear(
     source: &Arc<dyn ShardSource>,
     opts: &LinearEvalOptions,
     batch_size: usize,
-    device: &Device<B>,
+    device: &Device,
 ) -> Result<MetricAccumulator, TrainError> {
     let task = opts.task;
     let n = if opts.eval_limit == 0 {
@@ -346,7 +316,7 @@ pub fn run_linear_eval(opts: &LinearEvalOptions) -> Result<RunMetrics, TrainErro
         .max(1);
 
     let device = opts.backend.device()?;
-    let config = opts.backbone_config();
+    let config = backbone_for(opts.backbone, opts.width, opts.task, Some(&opts.init))?;
     let backbone = config.init(&device).load(&opts.init).map_err(|e| {
         TrainError::Invalid(format!(
             "--init {} does not fit --backbone {} --width {}{} ({}): {e}",
@@ -376,6 +346,7 @@ pub fn run_linear_eval(opts: &LinearEvalOptions) -> Result<RunMetrics, TrainErro
         &backbone,
         &train_src,
         &selected,
+        info.resolution as usize,
         opts,
         batch_size,
         &device,
@@ -494,10 +465,4 @@ pub fn run_linear_eval(opts: &LinearEvalOptions) -> Result<RunMetrics, TrainErro
     };
     write_json(&opts.out.join("metrics.json"), &metrics)?;
     Ok(metrics)
-}
-
-/// Where `train --eval linear` writes nothing but what [`run_linear_eval`] lists: the frozen
-/// backbone is the `--init` file itself.
-pub fn describe(out: &Path) -> String {
-    format!("{}/metrics.json (eval = linear)", out.display())
 }

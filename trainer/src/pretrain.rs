@@ -756,6 +756,11 @@ fn pretrain<M: Method>(opts: &PretrainOptions) -> Result<PretrainMetrics, TrainE
     let backbone = M::backbone(&state.net);
     backbone.save(&opts.out.join("backbone.bpk"))?;
     write_json(&opts.out.join("backbone.json"), &config.backbone)?;
+    crate::export::save_safetensors(
+        backbone,
+        &config.backbone,
+        &opts.out.join(crate::export::SAFETENSORS_FILE),
+    )?;
     let probes = match history.last() {
         Some(p) if p.step == steps => p.probes.clone(),
         _ => probe_now(&state)?,

@@ -15,9 +15,9 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{B, BackendKind};
+use crate::backend::{B, BackendKind, Device};
 use crate::data::{LabelBudget, Loader, LoaderConfig, ShardSource, SplitSource, select_labels};
-use crate::model::{BackboneConfig, BackboneKind, Model, save_module};
+use crate::model::{Backbone, BackboneConfig, BackboneKind, Model, save_module};
 use crate::tasks::Task;
 use crate::training::{
     Observer, StepLog, TrainConfig, TrainState, default_batch_size, default_steps, evaluate, fit,
@@ -70,6 +70,12 @@ pub struct RunOptions {
     pub eval_limit: usize,
     /// Show a progress bar (when stderr is a terminal).
     pub progress: bool,
+    /// Where the starting weights come from, for metrics.json: `supervised` (from scratch or
+    /// `--init`, whose own run is then looked up) or the pretraining method of `pretrain`.
+    pub method: String,
+    /// The pretraining run the weights come from (set by [`crate::chain`]; `None`: from
+    /// scratch, or looked up from the `--init` file's run directory).
+    pub pretrain: Option<PretrainRef>,
 }
 
 impl RunOptions {
@@ -97,8 +103,39 @@ impl RunOptions {
             shuffle_buffer: 4096,
             eval_limit: 0,
             progress: true,
+            method: SUPERVISED.into(),
+            pretrain: None,
         }
     }
+}
+
+/// `method` of a run trained from scratch.
+pub const SUPERVISED: &str = "supervised";
+
+/// The run a backbone came from (`metrics.json` → `pretrain`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PretrainRef {
+    /// The pretraining (or earlier training) run directory.
+    pub dir: String,
+    /// Cache key (runs chained by `train --method`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Its method (`unknown` when its directory has no metrics.json).
+    pub method: String,
+    /// The dataset it was trained on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+    /// Whether a finished cache entry was reused (`false`: pretrained by this run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused: Option<bool>,
+}
+
+fn supervised() -> String {
+    SUPERVISED.into()
+}
+
+fn finetune() -> String {
+    "finetune".into()
 }
 
 /// Description of the dataset in `metrics.json`.
@@ -174,9 +211,22 @@ pub struct RunMetrics {
     pub resumed_from_step: u64,
     /// trainer version.
     pub tool_version: String,
+    /// `supervised` (from scratch), the pretraining method the weights come from, or `init`
+    /// (`--init` weights of unknown origin).
+    #[serde(default = "supervised")]
+    pub method: String,
+    /// The run the starting weights come from (`null` from scratch).
+    #[serde(default)]
+    pub pretrain: Option<PretrainRef>,
+    /// `finetune` or `linear`.
+    #[serde(default = "finetune")]
+    pub eval: String,
+    /// How the linear model was fitted (`eval` = `linear`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linear: Option<crate::linear_eval::LinearReport>,
 }
 
-fn json_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
+pub(crate) fn json_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
     TrainError::Json {
         path: path.to_path_buf(),
         reason: e.to_string(),
@@ -303,36 +353,130 @@ impl Observer for RunObserver<'_> {
     }
 }
 
-/// Run supervised training and evaluation as the `train` command does.
+/// The dataset of a run: its description, the three splits and the selected training samples.
+struct RunData {
+    info: DatasetInfo,
+    train: Arc<dyn ShardSource>,
+    val: Arc<dyn ShardSource>,
+    test: Arc<dyn ShardSource>,
+    selected: Vec<usize>,
+}
+
+impl RunData {
+    /// Open the dataset, warn about tasks it cannot teach, select the label budget.
+    fn open(opts: &RunOptions) -> Result<Self, TrainError> {
+        let (dataset, info) = open_dataset(&opts.dataset)?;
+        if opts.task == Task::Pose && !variant_has_viewpoint(&info.variant) {
+            tracing::warn!(
+                variant = %info.variant,
+                "--task pose on a dataset without random viewpoints (no V in the variant): \
+                 every label is bin 0 (upright), so the task is trivial"
+            );
+        }
+        if opts.task == Task::Classification && info.scene == "multi" {
+            tracing::warn!(
+                "--task classification on a multi-object dataset: the label is the first object's class"
+            );
+        }
+        let train = split_source(&dataset, datasets::Split::Train)?;
+        let val = split_source(&dataset, datasets::Split::Val)?;
+        let test = split_source(&dataset, datasets::Split::Test)?;
+        let selected = select_labels(train.len(), opts.labels)?;
+        Ok(Self {
+            info,
+            train,
+            val,
+            test,
+            selected,
+        })
+    }
+}
+
+/// File next to `backbone.bpk` holding its [`BackboneConfig`].
+pub const BACKBONE_CONFIG_FILE: &str = "backbone.json";
+
+/// The backbone of a run: from the flags, checked against (and completed by) the
+/// `backbone.json` next to `--init` weights when there is one (pretrained CMC backbones are
+/// split; a dense backbone cannot serve an image-level task and vice versa).
 ///
 /// # Errors
-/// Bad dataset, bad flags (label budget too large, checkpoint from other settings), backend
-/// without device, I/O errors in the run directory.
-pub fn run(opts: &RunOptions) -> Result<RunMetrics, TrainError> {
-    let started = Instant::now();
-    if !opts.backend.compiled_in() {
-        // Say so before reading the dataset (the error names the cargo feature to build with).
-        opts.backend.device()?;
+/// When the `--init` weights were trained with another backbone, width or variant.
+pub fn backbone_for(
+    kind: BackboneKind,
+    width: f64,
+    task: Task,
+    init: Option<&Path>,
+) -> Result<BackboneConfig, TrainError> {
+    let wanted = BackboneConfig::new(kind)
+        .with_width(width)
+        .with_dense(task.is_dense());
+    let Some(init) = init else {
+        return Ok(wanted);
+    };
+    let path = init.with_file_name(BACKBONE_CONFIG_FILE);
+    if !path.is_file() {
+        return Ok(wanted);
     }
-    let (dataset, info) = open_dataset(&opts.dataset)?;
-    if opts.task == Task::Pose && !variant_has_viewpoint(&info.variant) {
-        tracing::warn!(
-            variant = %info.variant,
-            "--task pose on a dataset without random viewpoints (no V in the variant): \
-             every label is bin 0 (upright), so the task is trivial"
-        );
+    let bytes = std::fs::read(&path).map_err(|e| TrainError::io(&path, e))?;
+    let saved: BackboneConfig = serde_json::from_slice(&bytes).map_err(|e| json_err(&path, e))?;
+    if saved.kind != wanted.kind || saved.width != wanted.width {
+        return Err(TrainError::Invalid(format!(
+            "--init {}: the weights are a {} of width {} ({}), not the --backbone {} --width {} \
+             asked for",
+            init.display(),
+            saved.kind,
+            saved.width,
+            path.display(),
+            wanted.kind,
+            wanted.width
+        )));
     }
-    if opts.task == Task::Classification && info.scene == "multi" {
-        tracing::warn!(
-            "--task classification on a multi-object dataset: the label is the first object's class"
-        );
+    if saved.dense != wanted.dense {
+        return Err(TrainError::Invalid(format!(
+            "--init {}: the weights are the {} backbone variant, --task {} needs the {} one \
+             (dense: dilated ResNet50 and a 512·w projection for segmentation and depth)",
+            init.display(),
+            if saved.dense { "dense" } else { "image-level" },
+            task,
+            if wanted.dense { "dense" } else { "image-level" },
+        )));
     }
-    let train_src = split_source(&dataset, datasets::Split::Train)?;
-    let val_src = split_source(&dataset, datasets::Split::Val)?;
-    let test_src = split_source(&dataset, datasets::Split::Test)?;
-    let selected = select_labels(train_src.len(), opts.labels)?;
-    let n = selected.len();
+    Ok(saved)
+}
 
+/// Where `--init` weights came from, read from the `metrics.json` of their run directory:
+/// `(method, pretrain)`; method `init` when that run is unknown.
+pub fn provenance_of_init(init: &Path) -> (String, Option<PretrainRef>) {
+    let dir = init.parent().unwrap_or(Path::new("."));
+    let metrics: Option<serde_json::Value> = std::fs::read(dir.join("metrics.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let method = metrics
+        .as_ref()
+        .and_then(|m| m.get("method"))
+        .and_then(|m| m.as_str())
+        .map(String::from);
+    let dataset = metrics
+        .as_ref()
+        .and_then(|m| m.pointer("/dataset/dir"))
+        .and_then(|d| d.as_str())
+        .map(String::from);
+    let pretrain = PretrainRef {
+        dir: dir.display().to_string(),
+        key: None,
+        method: method.clone().unwrap_or_else(|| "unknown".into()),
+        dataset,
+        reused: None,
+    };
+    (method.unwrap_or_else(|| "init".into()), Some(pretrain))
+}
+
+/// The resolved [`TrainConfig`] of a run.
+fn train_config(
+    opts: &RunOptions,
+    backbone: BackboneConfig,
+    n: usize,
+) -> Result<TrainConfig, TrainError> {
     let batch_size = opts
         .batch_size
         .unwrap_or_else(|| default_batch_size(opts.task, opts.backbone));
@@ -344,70 +488,129 @@ pub fn run(opts: &RunOptions) -> Result<RunMetrics, TrainError> {
     }
     let eval_every = opts.eval_every.unwrap_or((steps / 10).max(1));
     let checkpoint_every = opts.checkpoint_every.unwrap_or((steps / 10).clamp(1, 1000));
-    let config = TrainConfig::new(
-        opts.task,
-        BackboneConfig::new(opts.backbone)
-            .with_width(opts.width)
-            .with_dense(opts.task.is_dense()),
-        opts.labels,
-        batch_size,
-        steps,
+    Ok(
+        TrainConfig::new(opts.task, backbone, opts.labels, batch_size, steps)
+            .with_seed(opts.seed)
+            .with_lr(opts.lr)
+            .with_weight_decay(opts.weight_decay)
+            .with_eval_every(eval_every)
+            .with_checkpoint_every(checkpoint_every)
+            .with_freeze(opts.freeze)
+            .with_init(opts.init.as_ref().map(|p| p.display().to_string()))
+            .with_backend(opts.backend.name().to_string())
+            .with_dataset(opts.dataset.display().to_string())
+            .with_shuffle_buffer(opts.shuffle_buffer)
+            .with_workers(opts.workers)
+            .with_eval_limit(opts.eval_limit),
     )
-    .with_seed(opts.seed)
-    .with_lr(opts.lr)
-    .with_weight_decay(opts.weight_decay)
-    .with_eval_every(eval_every)
-    .with_checkpoint_every(checkpoint_every)
-    .with_freeze(opts.freeze)
-    .with_init(opts.init.as_ref().map(|p| p.display().to_string()))
-    .with_backend(opts.backend.name().to_string())
-    .with_dataset(opts.dataset.display().to_string())
-    .with_shuffle_buffer(opts.shuffle_buffer)
-    .with_workers(opts.workers)
-    .with_eval_limit(opts.eval_limit);
+}
 
-    let device = opts.backend.device()?;
-    std::fs::create_dir_all(&opts.out).map_err(|e| TrainError::io(&opts.out, e))?;
+/// A fresh state, or the checkpoint of `opts.out` with `--resume` (refusing to overwrite a
+/// checkpoint without it).
+fn initial_state(
+    opts: &RunOptions,
+    config: &TrainConfig,
+    device: &Device,
+) -> Result<TrainState, TrainError> {
     let has_checkpoint = crate::training::checkpoint_dir(&opts.out).exists()
         || opts.out.join("checkpoint.old").exists();
-    let state = if opts.resume {
-        match load_checkpoint(&opts.out, &config, &device)? {
+    if opts.resume {
+        match load_checkpoint(&opts.out, config, device)? {
             Some(s) => {
                 tracing::info!(step = s.step, "resuming from {}", opts.out.display());
-                s
+                Ok(s)
             }
             None => {
                 tracing::warn!(
                     "--resume: no checkpoint in {}, starting from step 0",
                     opts.out.display()
                 );
-                TrainState::new(&config, &device)?
+                TrainState::new(config, device)
             }
         }
     } else if has_checkpoint {
-        return Err(TrainError::Invalid(format!(
+        Err(TrainError::Invalid(format!(
             "{} already holds a checkpoint: pass --resume to continue it, or choose another --out",
             opts.out.display()
-        )));
+        )))
     } else {
-        TrainState::new(&config, &device)?
-    };
-    let mut state = state;
+        TrainState::new(config, device)
+    }
+}
+
+/// `history.json` of a resumed run (empty for a fresh one).
+fn load_history(path: &Path, resumed_from: u64) -> Result<Vec<ValPoint>, TrainError> {
+    if resumed_from == 0 || !path.exists() {
+        return Ok(Vec::new());
+    }
+    let bytes = std::fs::read(path).map_err(|e| TrainError::io(path, e))?;
+    serde_json::from_slice(&bytes).map_err(|e| json_err(path, e))
+}
+
+/// A progress bar over `steps`, hidden unless `progress` and stderr is a terminal.
+pub(crate) fn progress_bar(steps: u64, position: u64, progress: bool) -> ProgressBar {
+    let bar = ProgressBar::new(steps);
+    if !(progress && std::io::stderr().is_terminal()) {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_position(position);
+    bar
+}
+
+/// Write a backbone's files into `dir`: `backbone.bpk` (for `--init`), `backbone.json` (its
+/// [`BackboneConfig`]) and `backbone.safetensors` (PyTorch names, see [`crate::export`]).
+///
+/// # Errors
+/// I/O errors.
+pub fn save_backbone_files(
+    backbone: &Backbone<B>,
+    config: &BackboneConfig,
+    dir: &Path,
+) -> Result<(), TrainError> {
+    backbone.save(&dir.join("backbone.bpk"))?;
+    write_json(&dir.join(BACKBONE_CONFIG_FILE), config)?;
+    crate::export::save_safetensors(backbone, config, &dir.join(crate::export::SAFETENSORS_FILE))
+}
+
+/// Mean loss over the last 1% (at least 1) of the steps.
+fn final_loss(history: &[StepLog]) -> f64 {
+    let tail = (history.len() / 100).max(1);
+    if history.is_empty() {
+        f64::NAN
+    } else {
+        history.iter().rev().take(tail).map(|l| l.loss).sum::<f64>()
+            / tail.min(history.len()) as f64
+    }
+}
+
+/// Run supervised training and evaluation as the `train` command does.
+///
+/// # Errors
+/// Bad dataset, bad flags (label budget too large, checkpoint from other settings, `--init`
+/// weights of another backbone), backend without device, I/O errors in the run directory.
+pub fn run(opts: &RunOptions) -> Result<RunMetrics, TrainError> {
+    let started = Instant::now();
+    if !opts.backend.compiled_in() {
+        // Say so before reading the dataset (the error names the cargo feature to build with).
+        opts.backend.device()?;
+    }
+    let data = RunData::open(opts)?;
+    let n = data.selected.len();
+    let backbone = backbone_for(opts.backbone, opts.width, opts.task, opts.init.as_deref())?;
+    let config = train_config(opts, backbone, n)?;
+    let (steps, batch_size) = (config.steps, config.batch_size);
+
+    let device = opts.backend.device()?;
+    std::fs::create_dir_all(&opts.out).map_err(|e| TrainError::io(&opts.out, e))?;
+    let mut state = initial_state(opts, &config, &device)?;
     let resumed_from = state.step;
-    let config_path = opts.out.join("config.json");
-    write_atomic(
-        &config_path,
-        serde_json::to_string_pretty(&config)
-            .map_err(|e| json_err(&config_path, e))?
-            .as_bytes(),
-    )?;
+    write_json(&opts.out.join("config.json"), &config)?;
     let history_path = opts.out.join("history.json");
-    let history: Vec<ValPoint> = if resumed_from > 0 && history_path.exists() {
-        let bytes = std::fs::read(&history_path).map_err(|e| TrainError::io(&history_path, e))?;
-        serde_json::from_slice(&bytes).map_err(|e| json_err(&history_path, e))?
-    } else {
-        Vec::new()
-    };
+    let history = load_history(&history_path, resumed_from)?;
 
     tracing::info!(
         task = %opts.task,
@@ -423,22 +626,13 @@ pub fn run(opts: &RunOptions) -> Result<RunMetrics, TrainError> {
     loader_cfg.shuffle_buffer = opts.shuffle_buffer;
     loader_cfg.workers = opts.workers;
     loader_cfg.start_position = state.step * batch_size as u64;
-    let mut loader = Loader::start(train_src, &selected, loader_cfg)?;
+    let mut loader = Loader::start(data.train.clone(), &data.selected, loader_cfg)?;
 
-    let bar = ProgressBar::new(steps);
-    if !(opts.progress && std::io::stderr().is_terminal()) {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar.set_position(state.step);
     let eval_batch = batch_size.max(64);
     let mut observer = RunObserver {
-        bar,
+        bar: progress_bar(steps, state.step, opts.progress),
         task: opts.task,
-        val: &val_src,
+        val: &data.val,
         batch_size: eval_batch,
         eval_limit: opts.eval_limit,
         workers: opts.workers,
@@ -457,37 +651,25 @@ pub fn run(opts: &RunOptions) -> Result<RunMetrics, TrainError> {
     drop(loader);
     observer.bar.finish_and_clear();
 
-    let val = evaluate_split(
-        opts.task,
-        &state.model,
-        &val_src,
-        eval_batch,
-        opts.eval_limit,
-        opts.workers,
-    )?;
-    let test = evaluate_split(
-        opts.task,
-        &state.model,
-        &test_src,
-        eval_batch,
-        opts.eval_limit,
-        opts.workers,
-    )?;
+    let evaluate_on = |source| {
+        evaluate_split(
+            opts.task,
+            &state.model,
+            source,
+            eval_batch,
+            opts.eval_limit,
+            opts.workers,
+        )
+    };
+    let val = evaluate_on(&data.val)?;
+    let test = evaluate_on(&data.test)?;
     save_module(&state.model, &opts.out.join("model.bpk"))?;
-    state.model.backbone.save(&opts.out.join("backbone.bpk"))?;
+    save_backbone_files(&state.model.backbone, &config.backbone, &opts.out)?;
 
-    let tail = (stats.history.len() / 100).max(1);
-    let final_train_loss = if stats.history.is_empty() {
-        f64::NAN
-    } else {
-        stats
-            .history
-            .iter()
-            .rev()
-            .take(tail)
-            .map(|l| l.loss)
-            .sum::<f64>()
-            / tail.min(stats.history.len()) as f64
+    let (method, pretrain) = match (&opts.pretrain, &opts.init) {
+        (Some(p), _) => (opts.method.clone(), Some(p.clone())),
+        (None, Some(init)) => provenance_of_init(init),
+        (None, None) => (opts.method.clone(), None),
     };
     let metrics = RunMetrics {
         task: opts.task.name().into(),
@@ -502,16 +684,20 @@ pub fn run(opts: &RunOptions) -> Result<RunMetrics, TrainError> {
         val,
         test,
         val_history: observer.history,
-        final_train_loss,
+        final_train_loss: final_loss(&stats.history),
         wall_time_s: started.elapsed().as_secs_f64(),
         train_time_s: stats.seconds,
         images_per_s: stats.images_per_s(),
         backend: opts.backend.name().into(),
-        dataset: info,
+        dataset: data.info,
         init: config.init.clone(),
         freeze: opts.freeze,
         resumed_from_step: resumed_from,
         tool_version: env!("CARGO_PKG_VERSION").into(),
+        method,
+        pretrain,
+        eval: "finetune".into(),
+        linear: None,
     };
     write_json(&opts.out.join("metrics.json"), &metrics)?;
     Ok(metrics)

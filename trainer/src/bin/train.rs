@@ -3,7 +3,9 @@
 //! Input: a dataset directory written by `render`. Output: a run directory with `config.json`,
 //! `checkpoint/`, `history.json`, `model.bpk`, `backbone.bpk` and `metrics.json`.
 //! `train pretrain --method M --dataset D --out RUNDIR` pretrains a backbone with a
-//! self-supervised method instead (`trainer::pretrain`).
+//! self-supervised method instead (`trainer::pretrain`); `train --method M --task T ...`
+//! pretrains (or reuses a cached pretraining) and then finetunes (`trainer::chain`);
+//! `--eval linear` fits a linear model on frozen features (`trainer::linear_eval`).
 //! Exit codes: 0 success, 1 run failed (message on stderr), 2 bad command line.
 
 use std::path::PathBuf;
@@ -12,9 +14,13 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use trainer::backend::BackendKind;
+use trainer::chain::{ChainOptions, EvalMode, default_cache_dir, run_chain};
 use trainer::data::LabelBudget;
+use trainer::linear_eval::{DEFAULT_L2, DEFAULT_MAX_PIXELS, LinearEvalOptions, run_linear_eval};
+use trainer::methods::MethodKind;
 use trainer::model::BackboneKind;
-use trainer::run::{RunOptions, run};
+use trainer::pretrain::PretrainOptions;
+use trainer::run::{RunMetrics, RunOptions, run};
 use trainer::tasks::Task;
 
 /// Train a backbone from scratch (or from `--init` weights) on a label budget of a rendered
@@ -110,6 +116,124 @@ struct Args {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Where the backbone starts: `supervised` (from scratch, or from --init) or a
+    /// self-supervised method pretrained first on --pretrain-dataset (vae, rotation, cmc, amdim,
+    /// simclr, byol), cached in --pretrain-cache.
+    #[arg(long, default_value = "supervised", value_parser = parse_method)]
+    method: Method,
+    /// Dataset to pretrain on [default: --dataset].
+    #[arg(long, value_name = "DIR")]
+    pretrain_dataset: Option<PathBuf>,
+    /// Cache of finished pretrainings [default: pretrain-cache/ next to --out].
+    #[arg(long, value_name = "DIR")]
+    pretrain_cache: Option<PathBuf>,
+    /// Pretraining steps [default: the method's, 100 passes over the images, at least 200].
+    #[arg(long)]
+    pretrain_steps: Option<u64>,
+    /// Pretraining batch [default: the method's reference batch].
+    #[arg(long)]
+    pretrain_batch_size: Option<usize>,
+    /// Pretraining peak learning rate [default: the method's reference rate].
+    #[arg(long)]
+    pretrain_lr: Option<f64>,
+    /// Pretraining weight decay [default: the method's reference value].
+    #[arg(long)]
+    pretrain_weight_decay: Option<f32>,
+    /// Pretraining seed (independent of --seed, so finetuning seeds share one pretraining).
+    #[arg(long, default_value_t = 0)]
+    pretrain_seed: u64,
+    /// finetune (train backbone + head) | linear (freeze the backbone, fit a linear model on
+    /// its features: the paper's linear evaluation; needs --init or --method).
+    #[arg(long, default_value = "finetune", value_parser = ["finetune", "linear"])]
+    eval: String,
+    /// Linear evaluation: L2 penalty on the weights (features standardised).
+    #[arg(long, default_value_t = DEFAULT_L2)]
+    linear_l2: f64,
+    /// Linear evaluation: most L-BFGS iterations.
+    #[arg(long, default_value_t = 500)]
+    linear_max_iters: usize,
+    /// Linear evaluation: most training pixels for segmentation and depth.
+    #[arg(long, default_value_t = DEFAULT_MAX_PIXELS)]
+    linear_max_pixels: usize,
+}
+
+/// `--method`: from scratch / `--init`, or a self-supervised method to pretrain first.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Method {
+    Supervised,
+    Pretrained(MethodKind),
+}
+
+fn parse_method(s: &str) -> Result<Method, String> {
+    if s == "supervised" {
+        return Ok(Method::Supervised);
+    }
+    s.parse::<MethodKind>()
+        .map(Method::Pretrained)
+        .map_err(|_| {
+            format!(
+                "unknown method `{s}`: expected supervised, {}",
+                MethodKind::valid_names()
+            )
+        })
+}
+
+/// Exit with a command-line error (status 2), as clap does for its own.
+fn usage_error(kind: clap::error::ErrorKind, message: String) -> ! {
+    use clap::CommandFactory;
+    Cli::command().error(kind, message).exit()
+}
+
+/// Flags that contradict each other.
+fn check_combinations(args: &Args) {
+    use clap::error::ErrorKind;
+    let method = match args.method {
+        Method::Supervised => None,
+        Method::Pretrained(m) => Some(m),
+    };
+    if args.eval == "linear" && args.init.is_none() && method.is_none() {
+        usage_error(
+            ErrorKind::MissingRequiredArgument,
+            "--eval linear evaluates frozen backbone weights, and none were given: pass              --init RUNDIR/backbone.bpk (a `train pretrain` or `train` run), or --method M to              pretrain them first (vae, rotation, cmc, amdim, simclr, byol)"
+                .into(),
+        );
+    }
+    if let (Some(m), Some(init)) = (method, &args.init) {
+        usage_error(
+            ErrorKind::ArgumentConflict,
+            format!(
+                "--method {m} pretrains the starting weights and --init {} loads them: pass one",
+                init.display()
+            ),
+        );
+    }
+    if method.is_none() {
+        let given = [
+            ("--pretrain-dataset", args.pretrain_dataset.is_some()),
+            ("--pretrain-cache", args.pretrain_cache.is_some()),
+            ("--pretrain-steps", args.pretrain_steps.is_some()),
+            ("--pretrain-batch-size", args.pretrain_batch_size.is_some()),
+            ("--pretrain-lr", args.pretrain_lr.is_some()),
+            (
+                "--pretrain-weight-decay",
+                args.pretrain_weight_decay.is_some(),
+            ),
+            ("--pretrain-seed", args.pretrain_seed != 0),
+        ];
+        if let Some((flag, _)) = given.iter().find(|g| g.1) {
+            usage_error(
+                ErrorKind::ArgumentConflict,
+                format!("{flag} needs --method M (a self-supervised method to pretrain)"),
+            );
+        }
+    }
+    if args.eval == "linear" && args.freeze != 0 {
+        usage_error(
+            ErrorKind::ArgumentConflict,
+            "--freeze K finetunes the unfrozen blocks; --eval linear freezes the whole backbone"
+                .into(),
+        );
+    }
 }
 
 fn main() -> ExitCode {
@@ -149,6 +273,7 @@ fn main() -> ExitCode {
 }
 
 fn real_main(args: Args) -> anyhow::Result<()> {
+    check_combinations(&args);
     if !(args.width > 0.0 && args.width.is_finite()) {
         anyhow::bail!("--width must be a positive number, got {}", args.width);
     }
@@ -179,18 +304,91 @@ fn real_main(args: Args) -> anyhow::Result<()> {
     opts.shuffle_buffer = args.shuffle_buffer.max(1);
     opts.eval_limit = args.eval_limit;
     opts.progress = !args.quiet;
-    let metrics = run(&opts).with_context(|| {
-        format!(
-            "training {} on {} into {}",
-            args.task,
-            args.dataset.display(),
-            args.out.display()
-        )
-    })?;
+    let linear = EvalMode::Linear {
+        l2: args.linear_l2,
+        max_iters: args.linear_max_iters.max(1),
+        max_pixels: args.linear_max_pixels.max(1),
+    };
+    let metrics: RunMetrics = match (args.method, args.eval.as_str()) {
+        (Method::Pretrained(method), eval) => {
+            let pre_data = args
+                .pretrain_dataset
+                .clone()
+                .unwrap_or(args.dataset.clone());
+            let mut pre = PretrainOptions::new(pre_data.clone(), PathBuf::new(), method);
+            pre.backbone = args.backbone;
+            pre.width = args.width;
+            pre.backend = args.backend;
+            pre.seed = args.pretrain_seed;
+            pre.batch_size = args.pretrain_batch_size;
+            pre.steps = args.pretrain_steps;
+            pre.lr = args.pretrain_lr;
+            pre.weight_decay = args.pretrain_weight_decay;
+            pre.workers = opts.workers;
+            pre.shuffle_buffer = opts.shuffle_buffer;
+            pre.progress = opts.progress;
+            let chain = ChainOptions {
+                cache: args
+                    .pretrain_cache
+                    .clone()
+                    .unwrap_or_else(|| default_cache_dir(&args.out)),
+                finetune: opts,
+                pretrain: pre,
+                eval: if eval == "linear" {
+                    linear
+                } else {
+                    EvalMode::Finetune
+                },
+            };
+            run_chain(&chain).with_context(|| {
+                format!(
+                    "{method} on {} then {} on {} into {}",
+                    pre_data.display(),
+                    args.task,
+                    args.dataset.display(),
+                    args.out.display()
+                )
+            })?
+        }
+        (Method::Supervised, "linear") => {
+            let init = opts.init.clone().unwrap_or_default();
+            let mut le =
+                LinearEvalOptions::new(args.dataset.clone(), args.out.clone(), args.task, init);
+            le.backbone = opts.backbone;
+            le.width = opts.width;
+            le.labels = opts.labels;
+            le.backend = opts.backend;
+            le.seed = opts.seed;
+            le.batch_size = opts.batch_size;
+            le.l2 = args.linear_l2;
+            le.max_iters = args.linear_max_iters.max(1);
+            le.max_pixels = args.linear_max_pixels.max(1);
+            le.workers = opts.workers;
+            le.eval_limit = opts.eval_limit;
+            run_linear_eval(&le).with_context(|| {
+                format!(
+                    "linear evaluation of {} on {} into {}",
+                    args.task,
+                    args.dataset.display(),
+                    args.out.display()
+                )
+            })?
+        }
+        (Method::Supervised, _) => run(&opts).with_context(|| {
+            format!(
+                "training {} on {} into {}",
+                args.task,
+                args.dataset.display(),
+                args.out.display()
+            )
+        })?,
+    };
     println!(
-        "{} {}: val {:.4}, test {:.4} ({} steps, {:.1} images/s, {:.0} s) -> {}",
+        "{} {} ({}, {}): val {:.4}, test {:.4} ({} steps, {:.1} images/s, {:.0} s) -> {}",
         metrics.task,
         metrics.metric,
+        metrics.method,
+        metrics.eval,
         metrics
             .val
             .get(&metrics.metric)

@@ -389,7 +389,8 @@ pub fn fit_linear(
                 y_hist.remove(0);
             }
         }
-        converged = max_abs(&g) < options.gradient_tolerance || decrease < options.relative_decrease;
+        converged =
+            max_abs(&g) < options.gradient_tolerance || decrease < options.relative_decrease;
     }
     let report = FitReport {
         iterations,
@@ -423,7 +424,11 @@ mod tests {
         let mut y = Vec::new();
         for i in 0..n * classes {
             let c = i % classes;
-            x.extend(centres[c].iter().map(|v| v + rng.random_range(-1.0f32..1.0)));
+            x.extend(
+                centres[c]
+                    .iter()
+                    .map(|v| v + rng.random_range(-1.0f32..1.0)),
+            );
             y.push(c as i64);
         }
         (x, y)
@@ -504,7 +509,9 @@ mod tests {
     fn least_squares_recovers_a_linear_function() {
         let mut rng = ChaCha8Rng::seed_from_u64(4);
         let dim = 3;
-        let x: Vec<f32> = (0..200 * dim).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let x: Vec<f32> = (0..200 * dim)
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect();
         let y: Vec<f32> = x
             .chunks(dim)
             .map(|r| 2.0 * r[0] - r[1] + 0.5 * r[2] + 3.0)
@@ -513,7 +520,11 @@ mod tests {
             fit_linear(&x, dim, Targets::Values(&y), 0.0, &LbfgsOptions::default()).unwrap();
         let want = [2.0, -1.0, 0.5, 3.0];
         for (p, w) in model.params.iter().zip(want) {
-            assert!((p - w).abs() < 1e-4, "{:?} vs {want:?} ({report:?})", model.params);
+            assert!(
+                (p - w).abs() < 1e-4,
+                "{:?} vs {want:?} ({report:?})",
+                model.params
+            );
         }
         let pred = model.predict_values(&x[..dim]);
         assert!((pred[0] - y[0]).abs() < 1e-3);
@@ -527,7 +538,14 @@ mod tests {
         };
         assert!(fit_linear(&[0.0, 1.0], 1, t, 0.0, &LbfgsOptions::default()).is_err());
         assert!(
-            fit_linear(&[0.0], 1, Targets::Values(&[]), 0.0, &LbfgsOptions::default()).is_err()
+            fit_linear(
+                &[0.0],
+                1,
+                Targets::Values(&[]),
+                0.0,
+                &LbfgsOptions::default()
+            )
+            .is_err()
         );
         let s = Standardizer::fit(&[1.0, 5.0, 1.0, 7.0], 2);
         assert_eq!(s.mean, vec![1.0, 6.0]);
