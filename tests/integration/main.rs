@@ -6,12 +6,15 @@
 //!   `datasets::Dataset`.
 //! - [`dataset_to_loader`]: a rendered dataset streamed through the trainer's loader
 //!   (`trainer::data`), checked against the samples `datasets` stores.
+//! - [`plan_to_report`]: a study plan rendered, run, resumed and reported in-process
+//!   (`trainer::study`), the report's numbers checked against the runs' metrics.
 //!
 //! The `render` command line is covered by `datasets/tests/generate.rs`; this binary does not
 //! run the binaries of other crates (cargo only builds those for their own crate's tests).
 
 mod assets_to_dataset;
 mod dataset_to_loader;
+mod plan_to_report;
 
 use std::path::Path;
 

@@ -241,13 +241,14 @@ pub fn save_safetensors(
     crate::write_atomic(path, &file)
 }
 
+/// Tensor names with their shapes (sorted by name) and the metadata of a safetensors file.
+pub type FileDescription = (Vec<(String, Vec<usize>)>, HashMap<String, String>);
+
 /// Names, shapes and metadata of a safetensors file (for tests and `--init` checks).
 ///
 /// # Errors
 /// When the file cannot be read or is not a safetensors file.
-pub fn describe_safetensors(
-    path: &Path,
-) -> Result<(Vec<(String, Vec<usize>)>, HashMap<String, String>), TrainError> {
+pub fn describe_safetensors(path: &Path) -> Result<FileDescription, TrainError> {
     let bytes = std::fs::read(path).map_err(|e| TrainError::io(path, e))?;
     let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| TrainError::Record {
         path: path.to_path_buf(),

@@ -9,21 +9,20 @@
 //! per task), [`metrics`] (plain functions on host data), [`color`] (sRGB -> Lab), [`augment`],
 //! [`data`] (streaming loader, label budgets), [`training`] (the supervised loop, checkpoints,
 //! resume), [`run`] (a whole `train` run on a dataset directory), [`backend`] (run-time device
-//! selection).
+//! selection), [`study`] (plans of label sweeps, the run graph and executor, utility, figures and
+//! the HTML report behind the `study` command).
 
 pub mod augment;
 pub mod backend;
-pub mod chain;
 pub mod color;
 pub mod data;
-pub mod export;
-pub mod linear_eval;
 pub mod methods;
 pub mod metrics;
 pub mod model;
 pub mod pretrain;
 pub mod probes;
 pub mod run;
+pub mod study;
 pub mod tasks;
 pub mod training;
 
