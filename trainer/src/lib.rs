@@ -14,8 +14,11 @@
 
 pub mod augment;
 pub mod backend;
+pub mod chain;
 pub mod color;
 pub mod data;
+pub mod export;
+pub mod linear_eval;
 pub mod methods;
 pub mod metrics;
 pub mod model;
