@@ -175,8 +175,37 @@ pub struct Stage {
     pub command: Vec<String>,
     /// Resources of its jobs.
     pub resources: Resources,
-    /// Earlier stages (indices into [`Pipeline::stages`]) whose jobs must all succeed first.
+    /// Earlier stages (indices into [`Pipeline::stages`]) whose jobs must all end first.
     pub after: Vec<usize>,
+    /// How they must end: [`Dependency::AfterOk`] (all succeeded) or [`Dependency::AfterAny`].
+    pub dependency: Dependency,
+}
+
+/// The Slurm dependency type of a stage on the stages in [`Stage::after`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Dependency {
+    /// `afterok`: every job succeeded; the stage is cancelled (`--kill-on-invalid-dep=yes`) when
+    /// one failed, instead of pending forever.
+    #[default]
+    AfterOk,
+    /// `afterany`: every job ended, however (e.g. a report that lists failed runs).
+    AfterAny,
+}
+
+impl Dependency {
+    /// The `--dependency=` options for these job ids (none when `ids` is empty).
+    pub fn options(self, ids: &[String]) -> Vec<String> {
+        if ids.is_empty() {
+            return Vec::new();
+        }
+        match self {
+            Dependency::AfterOk => vec![
+                format!("--dependency=afterok:{}", ids.join(":")),
+                "--kill-on-invalid-dep=yes".into(),
+            ],
+            Dependency::AfterAny => vec![format!("--dependency=afterany:{}", ids.join(":"))],
+        }
+    }
 }
 
 /// Stages submitted together, scripts under `dir/slurm/`, logs under `dir/logs/`.
@@ -512,7 +541,7 @@ fn submit_sh(p: &Pipeline, scripts: &[Script]) -> String {
     let mut s = String::from(
         "#!/usr/bin/env bash\n\
          # Submits the scripts beside this file in order, each stage after the stages it needs\n\
-         # (--dependency=afterok), and prints the job ids.\n\
+         # (--dependency=afterok, or afterany), and prints the job ids.\n\
          set -euo pipefail\n\
          cd \"$(dirname \"$0\")\"\n",
     );
@@ -523,14 +552,12 @@ fn submit_sh(p: &Pipeline, scripts: &[Script]) -> String {
             .filter(|(_, s)| p.stages[script.stage].after.contains(&s.stage))
             .map(|(m, _)| format!("$j{m}"))
             .collect();
-        let dep = if deps.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "--dependency=afterok:{} --kill-on-invalid-dep=yes ",
-                deps.join(":")
-            )
-        };
+        let dep: String = p.stages[script.stage]
+            .dependency
+            .options(&deps)
+            .iter()
+            .map(|o| format!("{o} "))
+            .collect();
         let file = script
             .path
             .file_name()
@@ -638,7 +665,7 @@ pub fn parse_job_id(stdout: &str) -> Option<u64> {
 /// Submits the scripts (from [`write_scripts`]) with `sbatch --parsable`, in order; a stage's
 /// jobs get `--dependency=afterok:` on every job of the stages it waits for and
 /// `--kill-on-invalid-dep=yes` (so they are cancelled, not left pending forever, when one of
-/// those fails). Stops at the first rejection; the error lists the jobs already submitted.
+/// those fails), or `--dependency=afterany:` ([`Dependency`]). Stops at the first rejection; the error lists the jobs already submitted.
 pub fn submit(
     p: &Pipeline,
     scripts: &[Script],
@@ -655,10 +682,7 @@ pub fn submit(
             .collect();
         let mut cmd = Command::new(sbatch);
         cmd.arg("--parsable").current_dir(&workdir);
-        if !deps.is_empty() {
-            cmd.arg(format!("--dependency=afterok:{}", deps.join(":")));
-            cmd.arg("--kill-on-invalid-dep=yes");
-        }
+        cmd.args(p.stages[script.stage].dependency.options(&deps));
         cmd.arg(&script.path);
         let out = cmd.output().map_err(|source| SlurmError::Spawn {
             program: sbatch.to_path_buf(),
@@ -902,6 +926,7 @@ impl RenderPipeline {
                     command,
                     resources: self.resources.clone(),
                     after: Vec::new(),
+                    dependency: Dependency::AfterOk,
                 },
                 Stage {
                     name: "render-merge".into(),
@@ -909,6 +934,7 @@ impl RenderPipeline {
                     command: vec![bin, "merge".into(), out_text.to_string()],
                     resources: self.merge_resources.clone(),
                     after: vec![0],
+                    dependency: Dependency::AfterOk,
                 },
             ],
         })
@@ -985,6 +1011,7 @@ mod tests {
                         extra: vec!["--account=proj".into()],
                     },
                     after: vec![],
+                    dependency: Dependency::AfterOk,
                 },
                 Stage {
                     name: "merge".into(),
@@ -992,6 +1019,7 @@ mod tests {
                     command: vec!["/opt/bin/render".into(), "merge".into(), "/data/x".into()],
                     resources: Resources::default(),
                     after: vec![0],
+                    dependency: Dependency::AfterOk,
                 },
             ],
         }
@@ -1045,6 +1073,11 @@ mod tests {
         assert!(merge.contains("exec /opt/bin/render merge /data/x"));
         let submit = std::fs::read_to_string(tmp.path().join("slurm/submit.sh")).unwrap();
         assert!(submit.contains("--dependency=afterok:$j0 --kill-on-invalid-dep=yes"));
+        let mut any = p.clone();
+        any.stages[1].dependency = Dependency::AfterAny;
+        write_scripts(&any, DEFAULT_MAX_ARRAY_SIZE).unwrap();
+        let submit = std::fs::read_to_string(tmp.path().join("slurm/submit.sh")).unwrap();
+        assert!(submit.contains("--parsable --dependency=afterany:$j0 01-merge.sbatch"));
     }
 
     #[test]

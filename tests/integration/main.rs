@@ -8,13 +8,17 @@
 //!   (`trainer::data`), checked against the samples `datasets` stores.
 //! - [`plan_to_report`]: a study plan rendered, run, resumed and reported in-process
 //!   (`trainer::study`), the report's numbers checked against the runs' metrics.
+//! - [`slurm_cluster`]: `render slurm --submit` on a live single-node Slurm started by the test
+//!   (skipped with a printed line when the Slurm programs are absent).
 //!
-//! The `render` command line is covered by `datasets/tests/generate.rs`; this binary does not
-//! run the binaries of other crates (cargo only builds those for their own crate's tests).
+//! The `render` command line is covered by `datasets/tests/generate.rs`. Only `slurm_cluster`
+//! runs other crates' binaries (the Slurm jobs need executables): it builds them with
+//! `cargo build -p CRATE --bin NAME` into this test's target directory first.
 
 mod assets_to_dataset;
 mod dataset_to_loader;
 mod plan_to_report;
+mod slurm_cluster;
 
 use std::path::Path;
 
