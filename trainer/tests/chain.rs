@@ -439,3 +439,46 @@ fn bad_combinations_explain_themselves() {
         "nothing is created on a bad command line"
     );
 }
+
+/// `train` writing its log into a pipe (a file, CI's log) has no ANSI colour escapes, also when
+/// the user's environment does not set NO_COLOR.
+#[test]
+fn piped_train_logs_carry_no_colour_escapes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    toy_dataset(&data, 120, 5);
+    let out = Command::new(env!("CARGO_BIN_EXE_train"))
+        .args([
+            "--task",
+            "classification",
+            "--dataset",
+            data.to_str().expect("utf-8 path"),
+            "--out",
+            tmp.path().join("run").to_str().expect("utf-8 path"),
+            "--width",
+            "0.125",
+            "--batch-size",
+            "16",
+            "--steps",
+            "4",
+            "--eval-every",
+            "2",
+            "--eval-limit",
+            "32",
+            "--quiet",
+        ])
+        .env_remove("NO_COLOR")
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("run the train binary");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("validation"),
+        "expected tracing lines on stderr: {err}"
+    );
+    assert!(
+        !out.stderr.contains(&0x1b),
+        "ANSI escape in piped stderr: {err}"
+    );
+}
