@@ -333,13 +333,6 @@ impl<M: Method> PretrainState<M> {
 const CKPT_NET: &str = "net.bpk";
 const CKPT_OPTIM: &str = "optimizer.mpk";
 const CKPT_PROBE: &str = "probe.bpk";
-const CKPT_STATE: &str = "state.json";
-
-#[derive(Debug, Serialize, Deserialize)]
-struct CheckpointState {
-    step: u64,
-    identity: String,
-}
 
 /// Write `state` to `RUNDIR/checkpoint/` atomically (a complete `checkpoint.tmp/` is renamed
 /// over the previous one).
@@ -351,33 +344,12 @@ pub fn save_pretrain_checkpoint<M: Method>(
     config: &PretrainConfig,
     state: &PretrainState<M>,
 ) -> Result<(), TrainError> {
-    let dir = crate::training::checkpoint_dir(run_dir);
-    let tmp = run_dir.join("checkpoint.tmp");
-    let old = run_dir.join("checkpoint.old");
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
-    }
-    std::fs::create_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
-    crate::model::save_module(&state.net, &tmp.join(CKPT_NET))?;
-    save_optimizer(&state.optim, &state.net, &tmp.join(CKPT_OPTIM))?;
-    state.probe.save(&tmp.join(CKPT_PROBE))?;
-    state.method.save_state(&tmp)?;
-    let meta = CheckpointState {
-        step: state.step,
-        identity: config.identity(),
-    };
-    write_json(&tmp.join(CKPT_STATE), &meta)?;
-    if dir.exists() {
-        if old.exists() {
-            std::fs::remove_dir_all(&old).map_err(|e| TrainError::io(&old, e))?;
-        }
-        std::fs::rename(&dir, &old).map_err(|e| TrainError::io(&dir, e))?;
-    }
-    std::fs::rename(&tmp, &dir).map_err(|e| TrainError::io(&tmp, e))?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(|e| TrainError::io(&old, e))?;
-    }
-    Ok(())
+    crate::training::write_checkpoint_dir(run_dir, state.step, config.identity(), |tmp| {
+        crate::model::save_module(&state.net, &tmp.join(CKPT_NET))?;
+        save_optimizer(&state.optim, &state.net, &tmp.join(CKPT_OPTIM))?;
+        state.probe.save(&tmp.join(CKPT_PROBE))?;
+        state.method.save_state(tmp)
+    })
 }
 
 /// Load the checkpoint of `run_dir` (or `checkpoint.old/` after a crash between renames);
@@ -390,33 +362,23 @@ pub fn load_pretrain_checkpoint<M: Method>(
     config: &PretrainConfig,
     device: &Device,
 ) -> Result<Option<PretrainState<M>>, TrainError> {
-    let mut dir = crate::training::checkpoint_dir(run_dir);
-    if !dir.join(CKPT_STATE).exists() {
-        dir = run_dir.join("checkpoint.old");
-        if !dir.join(CKPT_STATE).exists() {
-            return Ok(None);
-        }
-    }
-    let state_path = dir.join(CKPT_STATE);
-    let bytes = std::fs::read(&state_path).map_err(|e| TrainError::io(&state_path, e))?;
-    let meta: CheckpointState = serde_json::from_slice(&bytes).map_err(|e| TrainError::Json {
-        path: state_path.clone(),
-        reason: e.to_string(),
-    })?;
-    if meta.identity != config.identity() {
+    let Some(found) = crate::training::find_checkpoint_dir(run_dir)? else {
+        return Ok(None);
+    };
+    if found.identity != config.identity() {
         return Err(TrainError::Invalid(format!(
             "{}: the checkpoint belongs to a pretraining run with other settings ({}); resume \
              with the same flags and dataset or use a new --out",
-            state_path.display(),
-            meta.identity
+            found.state_path.display(),
+            found.identity
         )));
     }
     let mut fresh = PretrainState::<M>::new(config, device)?;
-    fresh.net = crate::model::load_module(fresh.net, &dir.join(CKPT_NET))?;
-    fresh.optim = load_optimizer(fresh.optim, &fresh.net, &dir.join(CKPT_OPTIM), device)?;
-    fresh.probe = fresh.probe.load(&dir.join(CKPT_PROBE))?;
-    fresh.method.load_state(&dir, &autodiff(device))?;
-    fresh.step = meta.step;
+    fresh.net = crate::model::load_module(fresh.net, &found.dir.join(CKPT_NET))?;
+    fresh.optim = load_optimizer(fresh.optim, &fresh.net, &found.dir.join(CKPT_OPTIM), device)?;
+    fresh.probe = fresh.probe.load(&found.dir.join(CKPT_PROBE))?;
+    fresh.method.load_state(&found.dir, &autodiff(device))?;
+    fresh.step = found.step;
     Ok(Some(fresh))
 }
 

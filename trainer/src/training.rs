@@ -264,12 +264,27 @@ pub fn checkpoint_dir(run_dir: &Path) -> PathBuf {
     run_dir.join("checkpoint")
 }
 
-/// Write `state` to `RUNDIR/checkpoint/` atomically: a complete `checkpoint.tmp/` is renamed
-/// over the previous checkpoint (which is kept as `checkpoint.old/` until then).
+/// Write `state` to `RUNDIR/checkpoint/` atomically (see [`write_checkpoint_dir`]).
 pub fn save_checkpoint(
     run_dir: &Path,
     config: &TrainConfig,
     state: &TrainState,
+) -> Result<(), TrainError> {
+    write_checkpoint_dir(run_dir, state.step, config.identity(), |tmp| {
+        save_module(&state.model, &tmp.join(CKPT_MODEL))?;
+        save_optimizer(&state.optim, &state.model, &tmp.join(CKPT_OPTIM))
+    })
+}
+
+/// Replace `RUNDIR/checkpoint/` atomically: `write_files` fills a fresh `checkpoint.tmp/`, then
+/// `state.json` (step and run identity) is added and the directory is renamed over the previous
+/// checkpoint (which is kept as `checkpoint.old/` until then). Shared by supervised and
+/// pretraining runs.
+pub(crate) fn write_checkpoint_dir(
+    run_dir: &Path,
+    step: u64,
+    identity: String,
+    write_files: impl FnOnce(&Path) -> Result<(), TrainError>,
 ) -> Result<(), TrainError> {
     let dir = checkpoint_dir(run_dir);
     let tmp = run_dir.join("checkpoint.tmp");
@@ -278,17 +293,8 @@ pub fn save_checkpoint(
         std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
     }
     std::fs::create_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
-    save_module(&state.model, &tmp.join(CKPT_MODEL))?;
-    save_optimizer(&state.optim, &state.model, &tmp.join(CKPT_OPTIM))?;
-    let meta = CheckpointState {
-        step: state.step,
-        identity: config.identity(),
-    };
-    let json = serde_json::to_vec_pretty(&meta).map_err(|e| TrainError::Json {
-        path: tmp.join(CKPT_STATE),
-        reason: e.to_string(),
-    })?;
-    write_atomic(&tmp.join(CKPT_STATE), &json)?;
+    write_files(&tmp)?;
+    crate::run::write_json(&tmp.join(CKPT_STATE), &CheckpointState { step, identity })?;
     if dir.exists() {
         if old.exists() {
             std::fs::remove_dir_all(&old).map_err(|e| TrainError::io(&old, e))?;
@@ -302,13 +308,22 @@ pub fn save_checkpoint(
     Ok(())
 }
 
-/// Load the checkpoint of `run_dir` (falling back to `checkpoint.old/` when a crash happened
-/// between the two renames of [`save_checkpoint`]); `None` when there is none.
-pub fn load_checkpoint(
-    run_dir: &Path,
-    config: &TrainConfig,
-    device: &Device,
-) -> Result<Option<TrainState>, TrainError> {
+/// A checkpoint directory found by [`find_checkpoint_dir`].
+pub(crate) struct FoundCheckpoint {
+    /// `checkpoint/` or, after a crash between the two renames, `checkpoint.old/`.
+    pub dir: PathBuf,
+    /// Its `state.json`.
+    pub state_path: PathBuf,
+    /// Steps done.
+    pub step: u64,
+    /// Identity of the run that wrote it.
+    pub identity: String,
+}
+
+/// The checkpoint of `run_dir` written by [`write_checkpoint_dir`] (falling back to
+/// `checkpoint.old/` when a crash happened between its two renames), with its `state.json`
+/// read; `None` when there is none.
+pub(crate) fn find_checkpoint_dir(run_dir: &Path) -> Result<Option<FoundCheckpoint>, TrainError> {
     let mut dir = checkpoint_dir(run_dir);
     if !dir.join(CKPT_STATE).exists() {
         dir = run_dir.join("checkpoint.old");
@@ -322,20 +337,43 @@ pub fn load_checkpoint(
         path: state_path.clone(),
         reason: e.to_string(),
     })?;
-    if meta.identity != config.identity() {
+    Ok(Some(FoundCheckpoint {
+        dir,
+        state_path,
+        step: meta.step,
+        identity: meta.identity,
+    }))
+}
+
+/// Load the checkpoint of `run_dir` (falling back to `checkpoint.old/` when a crash happened
+/// between the two renames of [`save_checkpoint`]); `None` when there is none.
+pub fn load_checkpoint(
+    run_dir: &Path,
+    config: &TrainConfig,
+    device: &Device,
+) -> Result<Option<TrainState>, TrainError> {
+    let Some(found) = find_checkpoint_dir(run_dir)? else {
+        return Ok(None);
+    };
+    if found.identity != config.identity() {
         return Err(TrainError::Invalid(format!(
             "{}: the checkpoint belongs to a run with other settings ({}); \
              resume with the same flags or use a new --out",
-            state_path.display(),
-            meta.identity
+            found.state_path.display(),
+            found.identity
         )));
     }
     let mut fresh = TrainState::new(config, device)?;
-    fresh.model = load_module(fresh.model, &dir.join(CKPT_MODEL))?;
+    fresh.model = load_module(fresh.model, &found.dir.join(CKPT_MODEL))?;
     // Frozen blocks stay frozen: the record holds values, not gradient settings, but reapply.
     fresh.model.backbone = fresh.model.backbone.freeze_blocks(config.freeze);
-    fresh.optim = load_optimizer(fresh.optim, &fresh.model, &dir.join(CKPT_OPTIM), device)?;
-    fresh.step = meta.step;
+    fresh.optim = load_optimizer(
+        fresh.optim,
+        &fresh.model,
+        &found.dir.join(CKPT_OPTIM),
+        device,
+    )?;
+    fresh.step = found.step;
     Ok(Some(fresh))
 }
 
