@@ -178,7 +178,7 @@ impl RenderJob {
         ShardPlan::new(self.count, self.shard_size, self.compression)
     }
 
-    fn validate(&self) -> Result<(), DatasetError> {
+    pub(crate) fn validate(&self) -> Result<(), DatasetError> {
         let bad = |flag: &str, value: String, expected: &str| {
             Err(DatasetError::Job(format!(
                 "{flag} {value}: expected {expected}"
@@ -836,7 +836,7 @@ fn batch_for(job: &RenderJob) -> usize {
 /// Creates the renderer (`job.lanes` devices) and uploads the asset pool (both asset splits,
 /// always in the same order, so every worker holds identical handles), checking the splits the
 /// plan uses.
-fn prepare(
+pub(crate) fn prepare(
     job: &RenderJob,
     plan: &ShardPlan,
     models: &dyn ModelSource,
@@ -921,7 +921,7 @@ fn check_class_models(
 /// The shards' scenes form one stream, so a batch may span two shards: the renderer's images
 /// do not depend on their position in a batch, on their neighbours or on the lane (device)
 /// that draws them, so the images do not depend on how the work is split.
-fn stream_shards(
+pub(crate) fn stream_shards(
     renderer: &mut MultiRenderer,
     pool: &AssetPool,
     params: &SceneParams,

@@ -11,6 +11,7 @@ pub mod error;
 pub mod generate;
 pub mod inspect;
 pub mod layout;
+pub mod live;
 pub mod manifest;
 pub mod mds;
 pub mod pose;
