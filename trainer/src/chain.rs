@@ -81,6 +81,11 @@ pub fn default_cache_dir(out: &Path) -> PathBuf {
 /// # Errors
 /// When the manifest cannot be read.
 pub fn manifest_fingerprint(dataset: &Path) -> Result<String, TrainError> {
+    let text = dataset.to_string_lossy();
+    if datasets::live::is_spec(&text) {
+        // A render spec: its manifest plus the stream settings (`crate::data::render`).
+        return crate::data::render::fingerprint(&text);
+    }
     let path = dataset.join(datasets::MANIFEST_FILE);
     let bytes = std::fs::read(&path).map_err(|e| TrainError::io(&path, e))?;
     Ok(format!("{:016x}", xxhash_rust::xxh64::xxh64(&bytes, 0)))

@@ -38,6 +38,8 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
+pub mod render;
+
 use crate::TrainError;
 use crate::augment::{AugmentPolicy, Prepared, RawSample, Target, prepare, target_size};
 use crate::backend::{B, Device};
@@ -160,6 +162,14 @@ pub trait ShardSource: Send + Sync {
     fn shard_range(&self, k: usize) -> Range<usize>;
     /// Decode shard `k` (all its samples, in index order).
     fn read_shard(&self, k: usize) -> Result<Vec<OwnedSample>, TrainError>;
+    /// Whether the samples go on past [`ShardSource::len`] (scenes rendered on the fly): a
+    /// training loader ([`LoaderConfig::cycle`]) then streams samples `start_position, +1, ...`
+    /// in order instead of cycling over `selected`, reading shard `k` =
+    /// `k * S..(k + 1) * S` with `S = shard_range(0).len()` for any `k`. `len` is the nominal
+    /// size (label budgets, default steps, evaluation-style reads).
+    fn endless(&self) -> bool {
+        false
+    }
 }
 
 /// Samples held in memory, cut into shards of `shard_size` (tests, small experiments).
@@ -462,7 +472,10 @@ pub struct Loader {
 }
 
 impl Loader {
-    /// Start loading `selected` (global sample indices, any order) from `source`.
+    /// Start loading `selected` (global sample indices, any order) from `source`. A training
+    /// configuration ([`LoaderConfig::cycle`]) on an [endless](ShardSource::endless) source
+    /// streams its samples in index order from `start_position` instead (`selected` unused):
+    /// stream position p is sample p, augmented as usual with (seed, p).
     ///
     /// # Errors
     /// When nothing is selected or an index is outside the split.
@@ -471,7 +484,8 @@ impl Loader {
         selected: &[usize],
         config: LoaderConfig,
     ) -> Result<Self, TrainError> {
-        if selected.is_empty() {
+        let stream = config.cycle && source.endless();
+        if selected.is_empty() && !stream {
             return Err(TrainError::Invalid(
                 "no samples selected for loading".into(),
             ));
@@ -481,13 +495,19 @@ impl Loader {
                 "--batch-size must be at least 1".into(),
             ));
         }
-        let groups = group_by_shard(source.as_ref(), selected)?;
+        let groups = if stream {
+            Vec::new()
+        } else {
+            group_by_shard(source.as_ref(), selected)?
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let (req_tx, req_rx) = unbounded::<usize>();
-        let (shard_tx, shard_rx) = unbounded::<(usize, Result<Vec<OwnedSample>, TrainError>)>();
+        let (shard_tx, shard_rx) = unbounded::<(usize, Result<ShardRead, TrainError>)>();
         let (batch_tx, batch_rx) = bounded(config.prefetch.max(1));
         let mut threads = Vec::new();
-        let wanted: Arc<HashMap<usize, Vec<usize>>> = Arc::new(groups.iter().cloned().collect());
+        // `None`: keep every sample of a shard (the endless stream uses them all).
+        let wanted: Option<Arc<HashMap<usize, Vec<usize>>>> =
+            (!stream).then(|| Arc::new(groups.iter().cloned().collect()));
         for w in 0..config.workers.max(1) {
             let (source, req_rx, shard_tx, stop, wanted) = (
                 source.clone(),
@@ -504,6 +524,7 @@ impl Loader {
         }
         drop(shard_tx);
         let stop2 = stop.clone();
+        let source_for_stream = source.clone();
         let handle = std::thread::Builder::new()
             .name("loader-batch".into())
             .spawn(move || {
@@ -518,7 +539,12 @@ impl Loader {
                     requested: HashMap::new(),
                     keep_all: false,
                 };
-                if let Err(e) = asm.run() {
+                let result = if stream {
+                    asm.run_stream(source_for_stream.as_ref())
+                } else {
+                    asm.run()
+                };
+                if let Err(e) = result {
                     let _ = batch_tx.send(Err(e));
                 }
             })
@@ -593,12 +619,15 @@ fn group_by_shard(
     Ok(groups)
 }
 
+/// Samples of one shard that the loader keeps, with their global indices, in index order.
+type ShardRead = Vec<(usize, OwnedSample)>;
+
 fn read_worker(
     source: Arc<dyn ShardSource>,
     req_rx: Receiver<usize>,
-    shard_tx: Sender<(usize, Result<Vec<OwnedSample>, TrainError>)>,
+    shard_tx: Sender<(usize, Result<ShardRead, TrainError>)>,
     stop: Arc<AtomicBool>,
-    wanted: Arc<HashMap<usize, Vec<usize>>>,
+    wanted: Option<Arc<HashMap<usize, Vec<usize>>>>,
 ) {
     // Every request gets exactly one answer, even when stopping or when reading panics: the
     // assembler waits for the shard it asked for, and a request dropped here while another
@@ -609,7 +638,7 @@ fn read_worker(
             Err(TrainError::Loader("the loader was stopped".into()))
         } else {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                read_selected(source.as_ref(), k, &wanted)
+                read_selected(source.as_ref(), k, wanted.as_deref())
             }))
             .unwrap_or_else(|_| {
                 Err(TrainError::Loader(format!(
@@ -623,18 +652,30 @@ fn read_worker(
     }
 }
 
-/// Read shard `k` and keep its selected samples, in index order.
+/// Read shard `k` and keep its selected samples (all of them when `wanted` is `None`), in
+/// index order.
 fn read_selected(
     source: &dyn ShardSource,
     k: usize,
-    wanted: &HashMap<usize, Vec<usize>>,
-) -> Result<Vec<OwnedSample>, TrainError> {
+    wanted: Option<&HashMap<usize, Vec<usize>>>,
+) -> Result<ShardRead, TrainError> {
     source.read_shard(k).map(|all| {
         let start = source.shard_range(k).start;
+        let Some(wanted) = wanted else {
+            return all
+                .into_iter()
+                .enumerate()
+                .map(|(j, s)| (start + j, s))
+                .collect();
+        };
         let keep = wanted.get(&k).map(Vec::as_slice).unwrap_or(&[]);
         let mut all: Vec<Option<OwnedSample>> = all.into_iter().map(Some).collect();
         keep.iter()
-            .filter_map(|&i| all.get_mut(i - start).and_then(Option::take))
+            .filter_map(|&i| {
+                all.get_mut(i - start)
+                    .and_then(Option::take)
+                    .map(|s| (i, s))
+            })
             .collect()
     })
 }
@@ -646,7 +687,7 @@ struct Assembler {
     groups: Vec<(usize, Vec<usize>)>,
     config: LoaderConfig,
     req_tx: Sender<usize>,
-    shard_rx: Receiver<(usize, Result<Vec<OwnedSample>, TrainError>)>,
+    shard_rx: Receiver<(usize, Result<ShardRead, TrainError>)>,
     batch_tx: Sender<Result<HostBatch, TrainError>>,
     stop: Arc<AtomicBool>,
     shards: HashMap<usize, ShardSamples>,
@@ -771,21 +812,58 @@ impl Assembler {
         };
         self.requested.remove(&k);
         let samples = result?;
-        let range_start = self.groups.iter().find(|g| g.0 == k).map(|g| g.1.clone());
-        let idx = range_start.unwrap_or_default();
-        if idx.len() != samples.len() {
+        if let Some((_, idx)) = self.groups.iter().find(|g| g.0 == k)
+            && idx.len() != samples.len()
+        {
             return Err(TrainError::Dataset(format!(
                 "shard {k}: expected {} selected samples, read {}",
                 idx.len(),
                 samples.len()
             )));
         }
-        let map = idx
-            .into_iter()
-            .zip(samples.into_iter().map(Arc::new))
-            .collect();
+        let map = samples.into_iter().map(|(i, s)| (i, Arc::new(s))).collect();
         self.shards.insert(k, map);
         Ok(())
+    }
+
+    /// The endless stream: sample p at position p, shards read in order, `window` ahead.
+    fn run_stream(&mut self, source: &dyn ShardSource) -> Result<(), TrainError> {
+        let per_shard = source.shard_range(0).len().max(1) as u64;
+        let window = self.config.workers.max(1) * 2;
+        let mut pos = self.config.start_position;
+        let mut next_request = (pos / per_shard) as usize;
+        let mut pending: Vec<(u64, usize, Arc<OwnedSample>)> =
+            Vec::with_capacity(self.config.batch_size);
+        loop {
+            if self.stop.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            let k = (pos / per_shard) as usize;
+            while self.requested.len() < window {
+                self.request(next_request)?;
+                next_request += 1;
+            }
+            while !self.shards.contains_key(&k) {
+                self.receive()?;
+            }
+            let i = pos as usize;
+            let sample = self
+                .shards
+                .get(&k)
+                .and_then(|s| s.get(&i))
+                .cloned()
+                .ok_or_else(|| {
+                    TrainError::Dataset(format!("shard {k} did not contain sample {i}"))
+                })?;
+            pending.push((pos, i, sample));
+            pos += 1;
+            if pos.is_multiple_of(per_shard) {
+                self.shards.remove(&k);
+            }
+            if pending.len() == self.config.batch_size && !self.emit(&mut pending) {
+                return Ok(());
+            }
+        }
     }
 
     /// Prepare and send a batch; false when the receiver is gone.

@@ -40,7 +40,7 @@ use crate::methods::{
 };
 use crate::model::{BackboneConfig, BackboneKind};
 use crate::probes::{OnlineProbe, ProbeResults, ProbeSet, evaluate_probes};
-use crate::run::{DatasetInfo, open_dataset, split_source, write_json};
+use crate::run::{DatasetInfo, Splits, open_splits, write_json, write_render_source};
 use crate::tasks::{Task, to_host_f32};
 use crate::training::{MIN_STEPS, load_optimizer, lr_at, save_optimizer};
 
@@ -244,6 +244,16 @@ pub struct PretrainMetrics {
     pub resumed_from_step: u64,
     /// trainer version.
     pub tool_version: String,
+}
+
+/// The spec of a `--dataset` that is an endless render stream (a `render:` spec without
+/// `unique=`); `None` for a directory or a capped spec.
+fn endless_spec(dataset: &Path) -> Option<String> {
+    let text = dataset.to_string_lossy();
+    crate::data::render::parse_spec(&text)
+        .ok()
+        .filter(|s| s.unique.is_none())
+        .map(|s| s.text)
 }
 
 /// Default pretraining steps: `max(MIN_STEPS, ceil(PRETRAIN_EPOCHS * n / batch))`.
@@ -495,9 +505,24 @@ fn pretrain<M: Method>(opts: &PretrainOptions) -> Result<PretrainMetrics, TrainE
             opts.width
         )));
     }
-    let (dataset, info) = open_dataset(&opts.dataset)?;
-    let train_src = split_source(&dataset, datasets::Split::Train)?;
-    let val_src = split_source(&dataset, datasets::Split::Val)?;
+    if opts.method == MethodKind::Cmc
+        && let Some(spec) = endless_spec(&opts.dataset)
+    {
+        return Err(TrainError::Invalid(format!(
+            "--method cmc keeps a memory bank row per training image, so it needs a finite set \
+             of scenes: add --unique-images N (or unique=N) to --dataset {spec}"
+        )));
+    }
+    let splits = open_splits(&opts.dataset, None)?;
+    let rendered = splits.rendered();
+    let Splits {
+        info,
+        train: train_src,
+        val: val_src,
+        ..
+    } = splits;
+    // For an endless render stream: the train split of the dataset the spec describes (the
+    // nominal size behind the default steps); the stream itself never repeats a scene.
     let n = train_src.len();
     if n == 0 {
         return Err(TrainError::Invalid(format!(
@@ -584,6 +609,7 @@ fn pretrain<M: Method>(opts: &PretrainOptions) -> Result<PretrainMetrics, TrainE
     };
     let resumed_from = state.step;
     write_json(&opts.out.join("config.json"), &config)?;
+    write_render_source(&opts.out, &info)?;
     let history_path = opts.out.join("history.json");
     let mut history: Vec<HistoryPoint> = if resumed_from > 0 && history_path.exists() {
         let bytes = std::fs::read(&history_path).map_err(|e| TrainError::io(&history_path, e))?;
@@ -602,7 +628,13 @@ fn pretrain<M: Method>(opts: &PretrainOptions) -> Result<PretrainMetrics, TrainE
     } else {
         opts.eval_limit
     };
-    let ref_idx: Vec<usize> = label_order(n).into_iter().take(probe_n).collect();
+    // Rendered scenes are independent draws in index order: the first ones are as good a
+    // reference set as a shuffled pick, and render only the first shards.
+    let ref_idx: Vec<usize> = if rendered {
+        (0..probe_n.min(n)).collect()
+    } else {
+        label_order(n).into_iter().take(probe_n).collect()
+    };
     let query_idx: Vec<usize> = (0..val_src.len().min(probe_n)).collect();
     let reference = ProbeSet::read(&train_src, &ref_idx)?;
     let queries = ProbeSet::read(&val_src, &query_idx)?;

@@ -151,8 +151,13 @@ pub struct DatasetInfo {
     pub scene: String,
     /// Image side.
     pub resolution: u32,
-    /// Samples per split (train, val, test).
+    /// Samples per split (train, val, test); for a render spec the train entry is the number
+    /// of distinct scenes (`unique=`) or, for an endless stream, the train split of the
+    /// dataset the spec describes.
     pub splits: [usize; 3],
+    /// Scenes rendered while training (`--dataset render:...`): spec, manifest, adapter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub render: Option<crate::data::render::RenderSourceInfo>,
 }
 
 /// One validation during training.
@@ -252,9 +257,75 @@ pub(crate) fn open_dataset(dir: &Path) -> Result<(datasets::Dataset, DatasetInfo
         scene: m.scene.clone(),
         resolution: m.resolution[0],
         splits: m.splits.as_array(),
+        render: None,
     };
     Ok((dataset, info))
 }
+
+/// The splits of a `--dataset` argument: a dataset directory's shards, or the scenes of a
+/// render spec (`render:VARIANT[,...]`, [`crate::data::render`]) rendered while training.
+pub(crate) struct Splits {
+    /// Description for metrics.json.
+    pub info: DatasetInfo,
+    /// Train split (endless for a render spec without `unique=`).
+    pub train: Arc<dyn ShardSource>,
+    /// Validation split.
+    pub val: Arc<dyn ShardSource>,
+    /// Test split.
+    pub test: Arc<dyn ShardSource>,
+}
+
+impl Splits {
+    /// Whether the samples are rendered while training.
+    pub fn rendered(&self) -> bool {
+        self.info.render.is_some()
+    }
+}
+
+/// Open a `--dataset` argument. `cap` limits the distinct training scenes of a render spec
+/// without `unique=` (a label budget); it does nothing for a directory.
+pub(crate) fn open_splits(dataset: &Path, cap: Option<usize>) -> Result<Splits, TrainError> {
+    let text = dataset.to_string_lossy();
+    if !datasets::live::is_spec(&text) {
+        let (ds, info) = open_dataset(dataset)?;
+        return Ok(Splits {
+            info,
+            train: split_source(&ds, datasets::Split::Train)?,
+            val: split_source(&ds, datasets::Split::Val)?,
+            test: split_source(&ds, datasets::Split::Test)?,
+        });
+    }
+    let spec = crate::data::render::parse_spec(&text)?;
+    let r = crate::data::render::RenderSource::open(spec, cap)?;
+    let spec = r.train.spec();
+    let info = DatasetInfo {
+        dir: text.into_owned(),
+        manifest_hash: r.fingerprint,
+        variant: spec.job.variant.to_string(),
+        scene: spec.job.scene.to_string(),
+        resolution: spec.resolution(),
+        splits: [r.train.len(), r.val.len(), r.test.len()],
+        render: Some(r.info),
+    };
+    Ok(Splits {
+        info,
+        train: r.train,
+        val: Arc::new(r.val),
+        test: Arc::new(r.test),
+    })
+}
+
+/// `RUNDIR/render-source.json`: what a run on a render spec trains on (spec, manifest with
+/// the asset fingerprints, adapter and driver); nothing for a dataset directory.
+pub(crate) fn write_render_source(out: &Path, info: &DatasetInfo) -> Result<(), TrainError> {
+    match &info.render {
+        Some(r) => write_json(&out.join(RENDER_SOURCE_FILE), r),
+        None => Ok(()),
+    }
+}
+
+/// File of a run directory describing a rendered source ([`write_render_source`]).
+pub const RENDER_SOURCE_FILE: &str = "render-source.json";
 
 /// Whether a variant name turns on random viewpoints (`V` in third position).
 pub fn variant_has_viewpoint(variant: &str) -> bool {
@@ -363,9 +434,19 @@ struct RunData {
 }
 
 impl RunData {
-    /// Open the dataset, warn about tasks it cannot teach, select the label budget.
+    /// Open the dataset, warn about tasks it cannot teach, select the label budget (on an
+    /// endless render spec, `--labels N` takes the first N scenes of the stream).
     fn open(opts: &RunOptions) -> Result<Self, TrainError> {
-        let (dataset, info) = open_dataset(&opts.dataset)?;
+        let cap = match opts.labels {
+            LabelBudget::Count(n) => Some(n),
+            LabelBudget::All => None,
+        };
+        let Splits {
+            info,
+            train,
+            val,
+            test,
+        } = open_splits(&opts.dataset, cap)?;
         if opts.task == Task::Pose && !variant_has_viewpoint(&info.variant) {
             tracing::warn!(
                 variant = %info.variant,
@@ -378,9 +459,6 @@ impl RunData {
                 "--task classification on a multi-object dataset: the label is the first object's class"
             );
         }
-        let train = split_source(&dataset, datasets::Split::Train)?;
-        let val = split_source(&dataset, datasets::Split::Val)?;
-        let test = split_source(&dataset, datasets::Split::Test)?;
         let selected = select_labels(train.len(), opts.labels)?;
         Ok(Self {
             info,
@@ -609,6 +687,7 @@ pub fn run(opts: &RunOptions) -> Result<RunMetrics, TrainError> {
     let mut state = initial_state(opts, &config, &device)?;
     let resumed_from = state.step;
     write_json(&opts.out.join("config.json"), &config)?;
+    write_render_source(&opts.out, &data.info)?;
     let history_path = opts.out.join("history.json");
     let history = load_history(&history_path, resumed_from)?;
 

@@ -16,6 +16,7 @@ use clap::Parser;
 use trainer::backend::BackendKind;
 use trainer::chain::{ChainOptions, EvalMode, default_cache_dir, run_chain};
 use trainer::data::LabelBudget;
+use trainer::data::render::with_unique_images;
 use trainer::linear_eval::{DEFAULT_L2, DEFAULT_MAX_PIXELS, LinearEvalOptions, run_linear_eval};
 use trainer::methods::MethodKind;
 use trainer::model::BackboneKind;
@@ -54,8 +55,9 @@ struct Args {
     /// classification | pose | segmentation | depth
     #[arg(long)]
     task: Task,
-    /// Dataset directory (manifest.json, train/, val/, test/).
-    #[arg(long, value_name = "DIR")]
+    /// Dataset directory (manifest.json, train/, val/, test/), or scenes rendered while
+    /// training: render:VARIANT[,scene=multi,res=64,seed=S,...] (docs/cli-train.md).
+    #[arg(long, value_name = "DIR|render:SPEC")]
     dataset: PathBuf,
     /// Labelled training samples: a number (the first N of a fixed shuffled order, so budgets
     /// are nested) or `all`.
@@ -116,6 +118,10 @@ struct Args {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// With a `render:` --dataset: train on N distinct scenes (epochs over them) instead of an
+    /// endless stream; in the --method form, the pretraining's scenes.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    unique_images: Option<u64>,
     /// Where the backbone starts: `supervised` (from scratch, or from --init) or a
     /// self-supervised method pretrained first on --pretrain-dataset (vae, rotation, cmc, amdim,
     /// simclr, byol), cached in --pretrain-cache.
@@ -298,7 +304,12 @@ fn real_main(args: Args) -> anyhow::Result<()> {
     {
         anyhow::bail!("--init {}: no such file", init.display());
     }
-    let mut opts = RunOptions::new(args.dataset.clone(), args.out.clone(), args.task);
+    // --unique-images caps the training scenes of a render: dataset, or in the --method form
+    // those of the pretraining (the finetuning then streams the spec as given).
+    let unique = args.unique_images.map(|n| n as usize);
+    let supervised = matches!(args.method, Method::Supervised);
+    let dataset = with_unique_images(&args.dataset, unique.filter(|_| supervised))?;
+    let mut opts = RunOptions::new(dataset, args.out.clone(), args.task);
     opts.backbone = args.backbone;
     opts.width = args.width;
     opts.labels = args.labels;
@@ -324,10 +335,10 @@ fn real_main(args: Args) -> anyhow::Result<()> {
     };
     let metrics: RunMetrics = match (args.method, args.eval.as_str()) {
         (Method::Pretrained(method), eval) => {
-            let pre_data = args
-                .pretrain_dataset
-                .clone()
-                .unwrap_or(args.dataset.clone());
+            let pre_data = with_unique_images(
+                args.pretrain_dataset.as_ref().unwrap_or(&args.dataset),
+                unique,
+            )?;
             let mut pre = PretrainOptions::new(pre_data.clone(), PathBuf::new(), method);
             pre.backbone = args.backbone;
             pre.width = args.width;
@@ -436,8 +447,9 @@ mod trainer_cli {
         /// vae | rotation | cmc | amdim | simclr | byol
         #[arg(long)]
         method: MethodKind,
-        /// Dataset directory (manifest.json, train/, val/, test/); every train image is used.
-        #[arg(long, value_name = "DIR")]
+        /// Dataset directory (manifest.json, train/, val/, test/; every train image is used),
+        /// or scenes rendered while training: render:VARIANT[,scene=multi,res=64,seed=S,...].
+        #[arg(long, value_name = "DIR|render:SPEC")]
         dataset: PathBuf,
         /// Run directory (created if missing).
         #[arg(long, value_name = "RUNDIR")]
@@ -494,10 +506,18 @@ mod trainer_cli {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// With a `render:` --dataset: pretrain on N distinct scenes (epochs over them)
+        /// instead of an endless stream.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        unique_images: Option<u64>,
     }
 
     pub fn pretrain(a: PretrainArgs) -> anyhow::Result<()> {
-        let mut opts = PretrainOptions::new(a.dataset.clone(), a.out.clone(), a.method);
+        let dataset = trainer::data::render::with_unique_images(
+            &a.dataset,
+            a.unique_images.map(|n| n as usize),
+        )?;
+        let mut opts = PretrainOptions::new(dataset, a.out.clone(), a.method);
         opts.backbone = a.backbone;
         opts.width = a.width;
         opts.dense = a.dense;
