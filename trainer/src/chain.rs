@@ -168,6 +168,57 @@ pub fn ensure_pretrained(opts: &PretrainOptions, cache: &Path) -> Result<Pretrai
     })
 }
 
+/// The pretraining a chained run needs: `pre` with the backbone of the run that will use it
+/// (same trunk and width, the dense variant exactly for segmentation and depth: dilated
+/// ResNet50, 512·w projection). The `study` executor gives its pretraining nodes these settings
+/// too.
+pub fn pretrain_for(pre: &PretrainOptions, ft: &RunOptions) -> PretrainOptions {
+    let mut pre = pre.clone();
+    pre.backbone = ft.backbone;
+    pre.width = ft.width;
+    pre.dense = Some(ft.task.is_dense());
+    pre
+}
+
+/// The finetuning run `ft` started from a finished pretraining: `init` = its `backbone.bpk`
+/// (the `backbone.json` next to it carries the split (CMC) and dense flags), and `method` /
+/// `pretrain` for metrics.json.
+pub fn finetune_from(ft: &RunOptions, pretrained: &PretrainRef) -> RunOptions {
+    let mut ft = ft.clone();
+    ft.init = Some(Path::new(&pretrained.dir).join("backbone.bpk"));
+    ft.method = pretrained.method.clone();
+    ft.pretrain = Some(pretrained.clone());
+    ft
+}
+
+/// The linear evaluation of a finished pretraining on the data, task, backbone, label budget
+/// and evaluation settings of `ft` (`eval` must be [`EvalMode::Linear`]; [`EvalMode::Finetune`]
+/// gives the `train` defaults of `--linear-*`).
+pub fn linear_from(ft: &RunOptions, pretrained: &PretrainRef, eval: EvalMode) -> LinearEvalOptions {
+    let backbone = Path::new(&pretrained.dir).join("backbone.bpk");
+    let mut le = LinearEvalOptions::new(ft.dataset.clone(), ft.out.clone(), ft.task, backbone);
+    le.backbone = ft.backbone;
+    le.width = ft.width;
+    le.labels = ft.labels;
+    le.backend = ft.backend;
+    le.seed = ft.seed;
+    le.batch_size = ft.batch_size;
+    if let EvalMode::Linear {
+        l2,
+        max_iters,
+        max_pixels,
+    } = eval
+    {
+        le.l2 = l2;
+        le.max_iters = max_iters;
+        le.max_pixels = max_pixels;
+    }
+    le.workers = ft.workers;
+    le.eval_limit = ft.eval_limit;
+    le.provenance = Some((pretrained.method.clone(), Some(pretrained.clone())));
+    le
+}
+
 /// Pretrain (or reuse), then finetune or linearly evaluate.
 ///
 /// # Errors
@@ -176,43 +227,12 @@ pub fn run_chain(opts: &ChainOptions) -> Result<RunMetrics, TrainError> {
     if !opts.finetune.backend.compiled_in() {
         opts.finetune.backend.device()?;
     }
-    // The pretrained backbone must be the one the task finetunes: same trunk and width, dense
-    // (dilated ResNet50, 512·w projection) exactly for segmentation and depth.
-    let mut pre = opts.pretrain.clone();
-    pre.backbone = opts.finetune.backbone;
-    pre.width = opts.finetune.width;
-    pre.dense = Some(opts.finetune.task.is_dense());
+    let pre = pretrain_for(&opts.pretrain, &opts.finetune);
     let pretrained = ensure_pretrained(&pre, &opts.cache)?;
-    let backbone = Path::new(&pretrained.dir).join("backbone.bpk");
-    let method = pretrained.method.clone();
     match opts.eval {
-        EvalMode::Finetune => {
-            let mut ft = opts.finetune.clone();
-            ft.init = Some(backbone);
-            ft.method = method;
-            ft.pretrain = Some(pretrained);
-            run(&ft)
-        }
-        EvalMode::Linear {
-            l2,
-            max_iters,
-            max_pixels,
-        } => {
-            let f = &opts.finetune;
-            let mut le = LinearEvalOptions::new(f.dataset.clone(), f.out.clone(), f.task, backbone);
-            le.backbone = f.backbone;
-            le.width = f.width;
-            le.labels = f.labels;
-            le.backend = f.backend;
-            le.seed = f.seed;
-            le.batch_size = f.batch_size;
-            le.l2 = l2;
-            le.max_iters = max_iters;
-            le.max_pixels = max_pixels;
-            le.workers = f.workers;
-            le.eval_limit = f.eval_limit;
-            le.provenance = Some((method, Some(pretrained)));
-            run_linear_eval(&le)
+        EvalMode::Finetune => run(&finetune_from(&opts.finetune, &pretrained)),
+        EvalMode::Linear { .. } => {
+            run_linear_eval(&linear_from(&opts.finetune, &pretrained, opts.eval))
         }
     }
 }

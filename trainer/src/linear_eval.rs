@@ -47,6 +47,8 @@ use solver::{LbfgsOptions, LinearModel, Standardizer, Targets, fit_linear};
 pub const DEFAULT_L2: f64 = 1e-4;
 /// Default cap on training pixels for the dense tasks.
 pub const DEFAULT_MAX_PIXELS: usize = 262_144;
+/// Default cap on L-BFGS iterations (`train --linear-max-iters`).
+pub const DEFAULT_MAX_ITERS: usize = 500;
 
 /// What `train --eval linear` was asked to do.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -101,7 +103,7 @@ impl LinearEvalOptions {
             seed: 0,
             batch_size: None,
             l2: DEFAULT_L2,
-            max_iters: 500,
+            max_iters: DEFAULT_MAX_ITERS,
             max_pixels: DEFAULT_MAX_PIXELS,
             workers: 2,
             eval_limit: 0,

@@ -17,7 +17,9 @@ use trainer::backend::BackendKind;
 use trainer::chain::{ChainOptions, EvalMode, default_cache_dir, run_chain};
 use trainer::data::LabelBudget;
 use trainer::data::render::with_unique_images;
-use trainer::linear_eval::{DEFAULT_L2, DEFAULT_MAX_PIXELS, LinearEvalOptions, run_linear_eval};
+use trainer::linear_eval::{
+    DEFAULT_L2, DEFAULT_MAX_ITERS, DEFAULT_MAX_PIXELS, LinearEvalOptions, run_linear_eval,
+};
 use trainer::methods::MethodKind;
 use trainer::model::BackboneKind;
 use trainer::pretrain::PretrainOptions;
@@ -156,7 +158,7 @@ struct Args {
     #[arg(long, default_value_t = DEFAULT_L2)]
     linear_l2: f64,
     /// Linear evaluation: most L-BFGS iterations.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = DEFAULT_MAX_ITERS)]
     linear_max_iters: usize,
     /// Linear evaluation: most training pixels for segmentation and depth.
     #[arg(long, default_value_t = DEFAULT_MAX_PIXELS)]

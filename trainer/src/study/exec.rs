@@ -232,7 +232,6 @@ fn node_err(study: &Study, i: usize, e: impl std::fmt::Display) -> StudyError {
 }
 
 fn run_spec(study: &Study, i: usize) -> Result<(), StudyError> {
-    let plan = &study.plan;
     let err = |e: &dyn std::fmt::Display| node_err(study, i, e);
     match &study.nodes[i].spec {
         NodeSpec::Render { spec, .. } => {
@@ -276,105 +275,221 @@ fn run_spec(study: &Study, i: usize) -> Result<(), StudyError> {
             }
             write_small_json(&study.state_dir(i).join(RENDER_SUMMARY), &summary)
         }
-        NodeSpec::Pretrain {
-            dataset_dir,
-            method,
-            dense,
-            settings,
-            seed,
-            backbone,
-            width,
-            backend,
-            ..
-        } => {
-            let out = study.node_dir(i);
-            let kind: crate::methods::MethodKind = method.parse().map_err(|e: String| err(&e))?;
-            let mut o = crate::pretrain::PretrainOptions::new(
-                study.dataset_dir(dataset_dir),
-                out.clone(),
-                kind,
-            );
-            o.backbone = backbone.parse().map_err(|e: String| err(&e))?;
-            o.width = *width;
-            o.dense = Some(*dense);
-            o.backend = backend.parse().map_err(|e: String| err(&e))?;
-            o.seed = *seed;
-            o.batch_size = settings.batch_size;
-            o.steps = settings.steps;
-            o.lr = settings.lr;
-            o.weight_decay = settings.weight_decay;
-            o.workers = plan.finetune.workers.max(1);
-            o.progress = false;
-            o.resume = crate::training::checkpoint_dir(&out).exists()
-                || out.join("checkpoint.old").exists();
+        NodeSpec::Pretrain { .. } => {
+            let o = pretrain_options(study, i)?;
             crate::pretrain::run_pretrain(&o).map_err(|e| err(&e))?;
             Ok(())
         }
-        NodeSpec::Train {
-            dataset_dir,
-            task,
-            pretrain,
-            labels,
-            seed,
-            steps,
-            batch_size,
-            lr,
-            weight_decay,
-            backbone,
-            width,
-            backend,
-            eval_limit,
-            ..
-        } => {
-            let out = study.node_dir(i);
-            let task: crate::tasks::Task = task.parse().map_err(|e: String| err(&e))?;
-            let mut o =
-                crate::run::RunOptions::new(study.dataset_dir(dataset_dir), out.clone(), task);
-            o.backbone = backbone.parse().map_err(|e: String| err(&e))?;
-            o.width = *width;
-            o.labels = crate::data::LabelBudget::Count(*labels);
-            o.backend = backend.parse().map_err(|e: String| err(&e))?;
-            o.seed = *seed;
-            o.batch_size = Some(*batch_size);
-            o.steps = Some(*steps);
-            if let Some(lr) = lr {
-                o.lr = *lr;
+        NodeSpec::Train { pretrain, .. } => {
+            let o = run_options(study, i)?;
+            if pretrain.is_some() {
+                check_backbone_file(&o.init)?;
             }
-            if let Some(wd) = weight_decay {
-                o.weight_decay = *wd;
-            }
-            o.eval_limit = *eval_limit;
-            o.workers = plan.finetune.workers.max(1);
-            o.progress = false;
-            o.resume = crate::training::checkpoint_dir(&out).exists()
-                || out.join("checkpoint.old").exists();
-            o.init = match pretrain {
-                Some(id) => Some(pretrained_backbone(study, id)?),
-                None => None,
-            };
             crate::run::run(&o).map_err(|e| err(&e))?;
             Ok(())
         }
-        NodeSpec::Linear { method, .. } => Err(err(&format!(
-            "linear evaluation ({method}) is not available in this build of the trainer"
-        ))),
+        NodeSpec::Linear { .. } => {
+            let o = linear_options(study, i)?;
+            check_backbone_file(&Some(o.init.clone()))?;
+            crate::linear_eval::run_linear_eval(&o).map_err(|e| err(&e))?;
+            Ok(())
+        }
     }
 }
 
-/// The backbone weights a pretraining node wrote.
-fn pretrained_backbone(study: &Study, id: &str) -> Result<PathBuf, StudyError> {
+/// The options of pretraining node `i`, as `train pretrain` (and the pretraining step of
+/// `train --method M --task T`, [`crate::chain::pretrain_for`]) would get them: the plan's
+/// settings, the study's backbone and width, the dense variant when a segmentation or depth run
+/// finetunes it. `resume` when the run directory holds a checkpoint.
+///
+/// # Errors
+/// When node `i` is not a pretraining or names an unknown method, backbone or backend.
+pub fn pretrain_options(
+    study: &Study,
+    i: usize,
+) -> Result<crate::pretrain::PretrainOptions, StudyError> {
+    let err = |e: &dyn std::fmt::Display| node_err(study, i, e);
+    let NodeSpec::Pretrain {
+        dataset_dir,
+        method,
+        dense,
+        settings,
+        seed,
+        backbone,
+        width,
+        backend,
+        ..
+    } = &study.nodes[i].spec
+    else {
+        return Err(err(&"not a pretraining node"));
+    };
+    let out = study.node_dir(i);
+    let kind: crate::methods::MethodKind = method.parse().map_err(|e: String| err(&e))?;
+    let mut o =
+        crate::pretrain::PretrainOptions::new(study.dataset_dir(dataset_dir), out.clone(), kind);
+    o.backbone = backbone.parse().map_err(|e: String| err(&e))?;
+    o.width = *width;
+    o.dense = Some(*dense);
+    o.backend = backend.parse().map_err(|e: String| err(&e))?;
+    o.seed = *seed;
+    o.batch_size = settings.batch_size;
+    o.steps = settings.steps;
+    o.lr = settings.lr;
+    o.weight_decay = settings.weight_decay;
+    o.workers = study.plan.finetune.workers.max(1);
+    o.progress = false;
+    o.resume = has_checkpoint(&out);
+    Ok(o)
+}
+
+fn has_checkpoint(out: &Path) -> bool {
+    crate::training::checkpoint_dir(out).exists() || out.join("checkpoint.old").exists()
+}
+
+/// The options of supervised node `i` as `train` gets them. A finetuning node is built the way
+/// `train --method M --task T` builds its finetuning ([`crate::chain::finetune_from`]): `init`
+/// = the pretraining node's `backbone.bpk` (whose `backbone.json` carries the split flag of CMC
+/// and the dense flag), `method` = M and `pretrain` = the pretraining node (see
+/// [`pretrain_ref`]), so its metrics.json names both. `resume` when the run directory holds a
+/// checkpoint.
+///
+/// # Errors
+/// When node `i` is not a supervised run or names an unknown task, backbone or backend.
+pub fn run_options(study: &Study, i: usize) -> Result<crate::run::RunOptions, StudyError> {
+    let err = |e: &dyn std::fmt::Display| node_err(study, i, e);
+    let NodeSpec::Train {
+        dataset_dir,
+        task,
+        pretrain,
+        labels,
+        seed,
+        steps,
+        batch_size,
+        lr,
+        weight_decay,
+        backbone,
+        width,
+        backend,
+        eval_limit,
+        ..
+    } = &study.nodes[i].spec
+    else {
+        return Err(err(&"not a supervised (scratch or finetune) node"));
+    };
+    let out = study.node_dir(i);
+    let task: crate::tasks::Task = task.parse().map_err(|e: String| err(&e))?;
+    let mut o = crate::run::RunOptions::new(study.dataset_dir(dataset_dir), out.clone(), task);
+    o.backbone = backbone.parse().map_err(|e: String| err(&e))?;
+    o.width = *width;
+    o.labels = crate::data::LabelBudget::Count(*labels);
+    o.backend = backend.parse().map_err(|e: String| err(&e))?;
+    o.seed = *seed;
+    o.batch_size = Some(*batch_size);
+    o.steps = Some(*steps);
+    if let Some(lr) = lr {
+        o.lr = *lr;
+    }
+    if let Some(wd) = weight_decay {
+        o.weight_decay = *wd;
+    }
+    o.eval_limit = *eval_limit;
+    o.workers = study.plan.finetune.workers.max(1);
+    o.progress = false;
+    o.resume = has_checkpoint(&out);
+    Ok(match pretrain {
+        Some(id) => crate::chain::finetune_from(&o, &pretrain_ref(study, i, id)?),
+        None => o,
+    })
+}
+
+/// The options of linear-evaluation node `i`, built the way `train --method M --task T --eval
+/// linear` builds them ([`crate::chain::linear_from`]): the pretraining node's backbone frozen,
+/// all training labels, `train`'s `--linear-*` defaults, `method` and `pretrain` for
+/// metrics.json.
+///
+/// # Errors
+/// When node `i` is not a linear evaluation or names an unknown task, backbone or backend.
+pub fn linear_options(
+    study: &Study,
+    i: usize,
+) -> Result<crate::linear_eval::LinearEvalOptions, StudyError> {
+    let err = |e: &dyn std::fmt::Display| node_err(study, i, e);
+    let NodeSpec::Linear {
+        dataset_dir,
+        task,
+        pretrain,
+        seed,
+        backbone,
+        width,
+        backend,
+        eval_limit,
+        ..
+    } = &study.nodes[i].spec
+    else {
+        return Err(err(&"not a linear-evaluation node"));
+    };
+    let task: crate::tasks::Task = task.parse().map_err(|e: String| err(&e))?;
+    let mut o =
+        crate::run::RunOptions::new(study.dataset_dir(dataset_dir), study.node_dir(i), task);
+    o.backbone = backbone.parse().map_err(|e: String| err(&e))?;
+    o.width = *width;
+    o.labels = crate::data::LabelBudget::All;
+    o.backend = backend.parse().map_err(|e: String| err(&e))?;
+    o.seed = *seed;
+    o.eval_limit = *eval_limit;
+    o.workers = study.plan.finetune.workers.max(1);
+    o.progress = false;
+    let eval = crate::chain::EvalMode::Linear {
+        l2: crate::linear_eval::DEFAULT_L2,
+        max_iters: crate::linear_eval::DEFAULT_MAX_ITERS,
+        max_pixels: crate::linear_eval::DEFAULT_MAX_PIXELS,
+    };
+    Ok(crate::chain::linear_from(
+        &o,
+        &pretrain_ref(study, i, pretrain)?,
+        eval,
+    ))
+}
+
+/// The pretraining node `id` that node `i` starts from, as metrics.json names it: its run
+/// directory, `key` = its node id (the study's configuration hash), its method and dataset.
+fn pretrain_ref(study: &Study, i: usize, id: &str) -> Result<crate::run::PretrainRef, StudyError> {
     let p = study
-        .dir
-        .join(super::graph::RUNS_DIR)
-        .join(id)
-        .join("backbone.bpk");
-    if p.is_file() {
-        Ok(p)
-    } else {
-        Err(StudyError::Invalid {
-            path: p,
+        .nodes
+        .iter()
+        .position(|n| n.id == id && matches!(n.spec, NodeSpec::Pretrain { .. }))
+        .ok_or_else(|| {
+            node_err(
+                study,
+                i,
+                format!("its pretraining node {id} is not in the graph"),
+            )
+        })?;
+    let NodeSpec::Pretrain {
+        dataset_dir,
+        method,
+        ..
+    } = &study.nodes[p].spec
+    else {
+        return Err(node_err(study, i, "not a pretraining node"));
+    };
+    Ok(crate::run::PretrainRef {
+        dir: study.node_dir(p).display().to_string(),
+        key: Some(id.to_string()),
+        method: method.clone(),
+        dataset: Some(study.dataset_dir(dataset_dir).display().to_string()),
+        reused: None,
+    })
+}
+
+/// The backbone weights a pretraining node wrote must be there.
+fn check_backbone_file(init: &Option<PathBuf>) -> Result<(), StudyError> {
+    match init {
+        Some(p) if !p.is_file() => Err(StudyError::Invalid {
+            path: p.clone(),
             reason: "the pretrained backbone is missing".into(),
-        })
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -804,4 +919,139 @@ pub(crate) fn write_study_report(study: &Study) -> Result<report::ReportOutput, 
         seed: 0,
     };
     Ok(report::write_report(&out, &input)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::{finetune_from, pretrain_for};
+    use crate::run::RunOptions;
+
+    /// Every method, every task (the dataset lists them all explicitly), linear evaluation.
+    const PLAN: &str = r#"
+methods = ["supervised", "vae", "rotation", "cmc", "amdim", "simclr", "byol"]
+tasks = ["classification", "pose", "segmentation", "depth"]
+budgets = [100, 200]
+width = 0.25
+linear_eval = true
+[finetune]
+schedule = "fixed"
+steps = 5
+[pretrain]
+steps = 7
+[pretrain.method.cmc]
+batch_size = 32
+[[dataset]]
+name = "a"
+tasks = ["classification", "pose", "segmentation", "depth"]
+render = { variant = "--V-", count = 600, resolution = 32 }
+"#;
+
+    fn study(dir: &Path) -> Study {
+        let plan = dir.join("p.toml");
+        std::fs::write(&plan, PLAN).expect("write the plan");
+        Study::create(&plan, &dir.join("study")).expect("create the study")
+    }
+
+    fn pretrain_index(study: &Study, id: &str) -> usize {
+        study
+            .nodes
+            .iter()
+            .position(|n| n.id == id)
+            .expect("pretraining node")
+    }
+
+    #[test]
+    fn finetune_nodes_get_the_options_of_the_train_method_task_chain() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let study = study(tmp.path());
+        let mut pairs = BTreeSet::new();
+        for (i, node) in study.nodes.iter().enumerate() {
+            let NodeSpec::Train {
+                pretrain, method, ..
+            } = &node.spec
+            else {
+                continue;
+            };
+            let ft = run_options(&study, i).expect("run options");
+            let Some(id) = pretrain else {
+                assert_eq!((ft.init.as_ref(), ft.method.as_str()), (None, SCRATCH));
+                assert!(ft.pretrain.is_none());
+                continue;
+            };
+            let p = pretrain_index(&study, id);
+            let pre = pretrain_options(&study, p).expect("pretrain options");
+            // The pretraining is the one `train --method M --task T` runs for this finetuning:
+            // same method, backbone, width, and the dense variant exactly for dense tasks.
+            assert_eq!(pretrain_for(&pre, &ft), pre, "{}", node.id);
+            assert_eq!(pre.method.name(), method);
+            // init / method / pretrain set as the chain sets them.
+            let mut base: RunOptions = ft.clone();
+            base.init = None;
+            base.method = SCRATCH.into();
+            base.pretrain = None;
+            let r = ft.pretrain.clone().expect("pretrain ref");
+            let chained = finetune_from(&base, &r);
+            assert_eq!(
+                (&chained.init, &chained.method, &chained.pretrain),
+                (&ft.init, &ft.method, &ft.pretrain)
+            );
+            assert_eq!(ft.init, Some(study.node_dir(p).join("backbone.bpk")));
+            assert_eq!(
+                (r.method.as_str(), r.key.as_deref(), r.dir.as_str()),
+                (
+                    method.as_str(),
+                    Some(id.as_str()),
+                    study.node_dir(p).display().to_string().as_str()
+                )
+            );
+            pairs.insert((method.clone(), ft.task.name().to_string()));
+        }
+        assert_eq!(
+            pairs.len(),
+            6 * 4,
+            "every method with every task: {pairs:?}"
+        );
+    }
+
+    #[test]
+    fn linear_nodes_get_the_options_of_train_eval_linear() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let study = study(tmp.path());
+        let mut methods = BTreeSet::new();
+        for (i, node) in study.nodes.iter().enumerate() {
+            let NodeSpec::Linear {
+                pretrain, method, ..
+            } = &node.spec
+            else {
+                assert!(linear_options(&study, i).is_err());
+                continue;
+            };
+            let le = linear_options(&study, i).expect("linear options");
+            let p = pretrain_index(&study, pretrain);
+            let pre = pretrain_options(&study, p).expect("pretrain options");
+            let mut ft = RunOptions::new(le.dataset.clone(), le.out.clone(), le.task);
+            ft.backbone = le.backbone;
+            ft.width = le.width;
+            assert_eq!(pretrain_for(&pre, &ft), pre, "{}", node.id);
+            assert_eq!(le.init, study.node_dir(p).join("backbone.bpk"));
+            assert_eq!(le.labels, crate::data::LabelBudget::All);
+            assert_eq!(
+                (le.l2, le.max_iters, le.max_pixels),
+                (
+                    crate::linear_eval::DEFAULT_L2,
+                    crate::linear_eval::DEFAULT_MAX_ITERS,
+                    crate::linear_eval::DEFAULT_MAX_PIXELS
+                )
+            );
+            let (m, r) = le.provenance.clone().expect("provenance");
+            let r = r.expect("pretrain ref");
+            assert_eq!(
+                (m.as_str(), r.method.as_str(), r.key.as_deref()),
+                (method.as_str(), method.as_str(), Some(pretrain.as_str()))
+            );
+            methods.insert(method.clone());
+        }
+        assert_eq!(methods.len(), 6);
+    }
 }

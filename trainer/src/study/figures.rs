@@ -261,9 +261,12 @@ pub fn short_count(x: f64) -> String {
     }
 }
 
+/// A tick label of a linear axis: up to three decimals, trailing zeros dropped (ticks 0.05
+/// apart stay distinct: `0.35`, `0.4`).
 fn trim(x: f64) -> String {
-    let s = format!("{x:.1}");
-    s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
+    let s = format!("{x:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.into() }
 }
 
 fn ranges(panel: &Panel) -> ((f64, f64), (f64, f64)) {
@@ -566,6 +569,15 @@ fn lerp_rgb(a: RGBColor, b: RGBColor, t: f64) -> RGBColor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn linear_tick_labels_keep_close_ticks_apart() {
+        let t: Vec<String> = [0.35, 0.4, 0.45, 1000.0, -0.0001, -0.25]
+            .iter()
+            .map(|&x| trim(x))
+            .collect();
+        assert_eq!(t, ["0.35", "0.4", "0.45", "1000", "0", "-0.25"]);
+    }
 
     fn panel(log_x: bool) -> Panel {
         Panel {
