@@ -4,7 +4,10 @@
 //! steps per run) is run end to end in-process. Checks: every node finishes; the report's
 //! numbers are the runs' `metrics.json` test metrics (per seed, and their means); a second run
 //! does nothing; deleting one run's directory redoes only that run; a failed run is reported
-//! with its log and leaves no `metrics.json`; plan errors name the file and the key.
+//! with its log and leaves no `metrics.json`; plan errors name the file and the key. A second
+//! plan pretrains CMC (a split backbone), finetunes it on classification and segmentation and
+//! evaluates it linearly: every run's metrics.json names its method and pretraining, and the
+//! report's Table 1 holds the runs' numbers.
 
 use std::path::{Path, PathBuf};
 
@@ -183,6 +186,193 @@ fn a_tiny_plan_runs_resumes_and_reports() {
 
     let table = exec::status_table(&study);
     assert!(table.contains("10 nodes: 10 done"), "{table}");
+}
+
+/// CMC (a split backbone: two half-width trunks on L and ab) pretrained, finetuned on an
+/// image-level and a dense task, and linearly evaluated (Table 1).
+const CMC_PLAN: &str = r#"
+name = "tiny-cmc"
+methods = ["supervised", "cmc"]
+tasks = ["classification", "segmentation"]
+budgets = [40, 160]
+seeds = [0]
+width = 0.125
+linear_eval = true
+
+[finetune]
+schedule = "fixed"
+steps = 3
+batch_size = 16
+eval_limit = 16
+workers = 1
+
+[pretrain]
+steps = 2
+batch_size = 16
+
+[[dataset]]
+name = "plain"
+tasks = ["classification", "segmentation"]
+render = { variant = "----", scene = "single", count = 240, resolution = 16, shard_size = 64, models_per_class = 2, textures = 4, texture_size = 32 }
+"#;
+
+fn json(path: &Path) -> serde_json::Value {
+    metrics(path)
+}
+
+#[test]
+fn cmc_finetunes_and_linear_evaluation_fill_table_1() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let plan = write_plan(tmp.path(), CMC_PLAN);
+    let out = tmp.path().join("study");
+    let study = Study::create(&plan, &out).expect("create the study");
+    let count = |kind: &str| study.nodes.iter().filter(|n| n.spec.kind() == kind).count();
+    // 1 render, CMC pretrained twice (image-level, dense), 2 tasks x 2 budgets scratch and
+    // finetuned, one linear evaluation.
+    assert_eq!(
+        [
+            count("render"),
+            count("pretrain"),
+            count("scratch"),
+            count("finetune"),
+            count("linear")
+        ],
+        [1, 2, 4, 4, 1]
+    );
+    let summary = exec::run(&study, &in_process()).expect("run");
+    assert!(summary.failed.is_empty(), "{:?}", summary.failed);
+    assert_eq!(summary.ran.len(), study.nodes.len());
+
+    // Every downstream run names its method and the pretraining it started from; a CMC
+    // backbone is split (and dense exactly for segmentation), as `train --method cmc` makes it.
+    let mut linear_test = None;
+    for (i, node) in study.nodes.iter().enumerate() {
+        let dir = study.node_dir(i);
+        let pretrain_dep = node
+            .deps
+            .iter()
+            .copied()
+            .find(|&d| study.nodes[d].spec.kind() == "pretrain");
+        match &node.spec {
+            NodeSpec::Pretrain { dense, .. } => {
+                let m = json(&dir.join("metrics.json"));
+                assert_eq!(m["method"], "cmc");
+                assert_eq!(m["split"], true, "{}", node.id);
+                assert_eq!(m["dense"], *dense, "{}", node.id);
+            }
+            NodeSpec::Train { method, task, .. } => {
+                let m = json(&dir.join("metrics.json"));
+                assert_eq!(m["method"], *method, "{}", node.id);
+                assert_eq!(m["eval"], "finetune");
+                let config = json(&dir.join("config.json"));
+                let dense = task == "segmentation";
+                assert_eq!(config["backbone"]["dense"], dense, "{}", node.id);
+                if method == "supervised" {
+                    assert!(m["pretrain"].is_null(), "{}", node.id);
+                    assert_eq!(config["backbone"]["split"], false);
+                    continue;
+                }
+                let p = pretrain_dep.expect("finetuning depends on its pretraining");
+                assert_eq!(m["pretrain"]["method"], "cmc");
+                assert_eq!(m["pretrain"]["key"], study.nodes[p].id.as_str());
+                assert_eq!(
+                    m["pretrain"]["dir"],
+                    study.node_dir(p).display().to_string().as_str()
+                );
+                assert_eq!(
+                    m["init"],
+                    study
+                        .node_dir(p)
+                        .join("backbone.bpk")
+                        .display()
+                        .to_string()
+                        .as_str()
+                );
+                assert_eq!(config["backbone"]["split"], true, "{}", node.id);
+            }
+            NodeSpec::Linear { .. } => {
+                let m = json(&dir.join("metrics.json"));
+                let p = pretrain_dep.expect("linear evaluation depends on its pretraining");
+                assert_eq!(
+                    (&m["eval"], &m["method"]),
+                    (&"linear".into(), &"cmc".into())
+                );
+                assert_eq!(m["pretrain"]["key"], study.nodes[p].id.as_str());
+                // All training labels (85% of 240), the image-level CMC backbone.
+                assert_eq!(m["labelled_samples"], 204);
+                assert!(m["linear"]["feature_dim"].as_u64().is_some_and(|d| d > 0));
+                linear_test = m["test"]["accuracy"].as_f64();
+            }
+            NodeSpec::Render { .. } => {}
+        }
+    }
+    let linear_test = linear_test.expect("linear test accuracy");
+
+    // Table 1 is the runs' numbers: the linear accuracy, the finetuned means at the smallest
+    // and largest budget, and the mean utility of the utility rows.
+    let report = study.report().expect("report");
+    assert!(
+        report.figure_errors.is_empty(),
+        "{:?}",
+        report.figure_errors
+    );
+    let saved = json(&out.join("report/utility.json"));
+    let table = saved["linear"].as_array().expect("Table 1 rows");
+    assert_eq!(table.len(), 1);
+    let t = &table[0];
+    assert_eq!(
+        (&t["method"], &t["task"]),
+        (&"cmc".into(), &"classification".into())
+    );
+    assert_eq!(t["linear"].as_f64(), Some(linear_test));
+    assert_eq!(t["labels"], 204);
+    let finetuned_at = |n: u64| {
+        let i = study
+            .nodes
+            .iter()
+            .position(|x| {
+                matches!(&x.spec, NodeSpec::Train { method, task, labels, .. }
+                    if method == "cmc" && task == "classification" && *labels as u64 == n)
+            })
+            .expect("finetuned run");
+        json(&study.node_dir(i).join("metrics.json"))["test"]["accuracy"].as_f64()
+    };
+    assert_eq!(t["finetune_labels"], 40);
+    assert_eq!(t["finetuned"].as_f64(), finetuned_at(40));
+    assert_eq!(t["finetune_labels_max"], 160);
+    assert_eq!(t["finetuned_max"].as_f64(), finetuned_at(160));
+    let utils: Vec<f64> = saved["utility"]
+        .as_array()
+        .expect("utility rows")
+        .iter()
+        .filter(|u| u["method"] == "cmc" && u["task"] == "classification")
+        .map(|u| u["log"]["value"].as_f64().expect("utility"))
+        .collect();
+    assert_eq!(utils.len(), 2);
+    let mean_u = utils.iter().sum::<f64>() / 2.0;
+    assert!((t["mean_utility"].as_f64().expect("mean utility") - mean_u).abs() < 1e-12);
+    for f in [
+        "linear_eval.csv",
+        "figures/linear_eval_table.svg",
+        "figures/linear_eval_table.png",
+        "figures/linear_vs_finetune.svg",
+        "figures/linear_vs_finetune.png",
+    ] {
+        assert!(out.join("report").join(f).is_file(), "{f}");
+    }
+    let csv = std::fs::read_to_string(out.join("report/linear_eval.csv")).expect("csv");
+    assert!(
+        csv.contains(&format!(
+            "plain,----,classification,cmc,204,accuracy,{linear_test},"
+        )),
+        "{csv}"
+    );
+    let html = std::fs::read_to_string(out.join("report/index.html")).expect("html");
+    assert!(
+        html.contains("Table 1: linear evaluation vs finetuning")
+            && html.contains(&format!("<td>{:.1}</td>", 100.0 * linear_test)),
+        "Table 1 in the page"
+    );
 }
 
 #[test]

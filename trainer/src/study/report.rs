@@ -235,6 +235,82 @@ pub struct ReportData {
     pub accuracy: Vec<AccuracyRow>,
     /// Utility rows.
     pub utility: Vec<UtilityRow>,
+    /// Table 1: linear evaluation next to finetuning, per dataset, task and method.
+    #[serde(default)]
+    pub linear: Vec<LinearRow>,
+}
+
+/// One line of Table 1: a method's linear evaluation on a dataset and task next to what
+/// finetuning the same pretraining gave.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinearRow {
+    /// Dataset.
+    pub dataset: String,
+    /// Variant.
+    pub variant: String,
+    /// Task.
+    pub task: String,
+    /// Method.
+    pub method: String,
+    /// Metric.
+    pub metric: String,
+    /// Labelled samples the linear model was fitted on.
+    pub labels: usize,
+    /// Mean linear-evaluation test metric.
+    pub linear: f64,
+    /// Smallest budget with finetuned runs of the method (none: no finetuned runs).
+    pub finetune_labels: Option<usize>,
+    /// Mean finetuned test metric at that budget.
+    pub finetuned: Option<f64>,
+    /// Largest budget with finetuned runs.
+    pub finetune_labels_max: Option<usize>,
+    /// Mean finetuned test metric at the largest budget.
+    pub finetuned_max: Option<f64>,
+    /// Mean utility over the budgets (the figures' mode).
+    pub mean_utility: Option<f64>,
+    /// Whether some of those utilities are only bounds.
+    pub utility_bound: bool,
+}
+
+/// Table 1's rows: every linear-evaluation accuracy row with the finetuned accuracy of the
+/// same method, dataset and task at the smallest and largest budget, and its mean utility.
+pub fn linear_rows(acc: &[AccuracyRow], util: &[UtilityRow], mode: UtilityMode) -> Vec<LinearRow> {
+    acc.iter()
+        .filter(|a| a.kind == "linear")
+        .map(|l| {
+            let ft: Vec<&AccuracyRow> = acc
+                .iter()
+                .filter(|a| {
+                    a.kind == "finetune"
+                        && a.method == l.method
+                        && a.dataset == l.dataset
+                        && a.task == l.task
+                })
+                .collect();
+            let first = ft.iter().min_by_key(|a| a.labels);
+            let last = ft.iter().max_by_key(|a| a.labels);
+            let rs: Vec<&UtilityRow> = util
+                .iter()
+                .filter(|u| u.method == l.method && u.dataset == l.dataset && u.task == l.task)
+                .collect();
+            let mu = mean_utility(&rs, mode);
+            LinearRow {
+                dataset: l.dataset.clone(),
+                variant: l.variant.clone(),
+                task: l.task.clone(),
+                method: l.method.clone(),
+                metric: l.metric.clone(),
+                labels: l.labels,
+                linear: l.mean,
+                finetune_labels: first.map(|a| a.labels),
+                finetuned: first.map(|a| a.mean),
+                finetune_labels_max: last.map(|a| a.labels),
+                finetuned_max: last.map(|a| a.mean),
+                mean_utility: mu.as_ref().map(|c| c.value),
+                utility_bound: mu.is_some_and(|c| c.grey),
+            }
+        })
+        .collect()
 }
 
 /// Groups records into accuracy rows (sorted by dataset, task, method, labels).
@@ -491,12 +567,14 @@ pub fn write_report(dir: &Path, input: &ReportInput) -> Result<ReportOutput, Rep
     let mode = input.mode;
     let acc = accuracy_rows(&input.records);
     let util = utility_rows(&acc, input.seed);
+    let linear_table = linear_rows(&acc, &util, mode);
     let data = ReportData {
         title: input.title.clone(),
         mode,
         bootstrap_replicates: super::utility::BOOTSTRAP_REPLICATES,
         accuracy: acc.clone(),
         utility: util.clone(),
+        linear: linear_table.clone(),
     };
     let mut files = Vec::new();
     let json_path = dir.join("utility.json");
@@ -650,11 +728,27 @@ pub fn write_report(dir: &Path, input: &ReportInput) -> Result<ReportOutput, Rep
         "linear_eval.csv",
         csv(
             &[
-                "dataset", "variant", "task", "method", "labels", "metric", "mean", "std", "seeds",
+                "dataset",
+                "variant",
+                "task",
+                "method",
+                "labels",
+                "metric",
+                "mean",
+                "std",
+                "seeds",
+                "finetune_labels",
+                "finetuned",
+                "finetune_labels_max",
+                "finetuned_max",
+                "mean_utility",
+                "utility_bound",
             ],
             &linear
                 .iter()
-                .map(|a| {
+                .zip(&linear_table)
+                .map(|(a, t)| {
+                    let count = |n: Option<usize>| n.map(|n| n.to_string()).unwrap_or_default();
                     vec![
                         a.dataset.clone(),
                         a.variant.clone(),
@@ -665,6 +759,12 @@ pub fn write_report(dir: &Path, input: &ReportInput) -> Result<ReportOutput, Rep
                         num(a.mean),
                         num(a.std),
                         a.values.len().to_string(),
+                        count(t.finetune_labels),
+                        opt(t.finetuned),
+                        count(t.finetune_labels_max),
+                        opt(t.finetuned_max),
+                        opt(t.mean_utility),
+                        t.utility_bound.to_string(),
                     ]
                 })
                 .collect::<Vec<_>>(),
@@ -1021,7 +1121,6 @@ pub fn write_report(dir: &Path, input: &ReportInput) -> Result<ReportOutput, Rep
         }
     }
     // Linear evaluation vs finetuning.
-    let mut table1: Option<Heatmap> = None;
     if !linear.is_empty() {
         let methods: Vec<String> = linear
             .iter()
@@ -1075,34 +1174,20 @@ pub fn write_report(dir: &Path, input: &ReportInput) -> Result<ReportOutput, Rep
             figures::write_heatmap(&fig_dir, "linear_eval_table", &map),
             &mut files,
         );
-        table1 = Some(map);
         // Scatter: linear accuracy vs finetuned accuracy at the smallest budget and vs mean utility.
         let mut s_acc = Vec::new();
         let mut s_util = Vec::new();
         for m in &methods {
             let mut pa = Vec::new();
             let mut pu = Vec::new();
-            for l in linear.iter().filter(|a| &a.method == m) {
-                let ft: Vec<&AccuracyRow> = acc
-                    .iter()
-                    .filter(|a| {
-                        a.kind == "finetune"
-                            && a.method == *m
-                            && a.dataset == l.dataset
-                            && a.task == l.task
-                    })
-                    .collect();
-                if let Some(first) = ft.iter().min_by_key(|a| a.labels) {
-                    pa.push(Point::new(l.mean, first.mean));
+            for t in linear_table.iter().filter(|t| &t.method == m) {
+                if let Some(f) = t.finetuned {
+                    pa.push(Point::new(t.linear, f));
                 }
-                let rs: Vec<&UtilityRow> = util
-                    .iter()
-                    .filter(|u| u.method == *m && u.dataset == l.dataset && u.task == l.task)
-                    .collect();
-                if let Some(c) = mean_utility(&rs, mode) {
+                if let Some(u) = t.mean_utility {
                     pu.push(Point {
-                        hollow: c.grey,
-                        ..Point::new(l.mean, c.value)
+                        hollow: t.utility_bound,
+                        ..Point::new(t.linear, u)
                     });
                 }
             }
@@ -1163,14 +1248,7 @@ pub fn write_report(dir: &Path, input: &ReportInput) -> Result<ReportOutput, Rep
     }
 
     // The page.
-    let html = page(
-        input,
-        &data,
-        &figs,
-        &figure_errors,
-        table1.as_ref(),
-        &fig_dir,
-    )?;
+    let html = page(input, &data, &figs, &figure_errors, &fig_dir)?;
     put(dir, &mut files, "index.html", html.as_bytes())?;
     Ok(ReportOutput {
         data,
@@ -1192,7 +1270,6 @@ fn page(
     data: &ReportData,
     figs: &[Figure],
     figure_errors: &[String],
-    table1: Option<&Heatmap>,
     fig_dir: &Path,
 ) -> Result<String, ReportError> {
     let mut h = String::new();
@@ -1242,24 +1319,56 @@ figure svg{{max-width:100%;height:auto}}pre{{background:#f7f7f7;padding:1em;over
             html_escape(&png)
         );
     }
-    if let Some(t) = table1 {
-        h.push_str("<h2>Table 1: linear evaluation</h2>\n<table><tr><th class=\"l\">method</th>");
-        for c in &t.cols {
-            let _ = write!(h, "<th>{}</th>", html_escape(c));
-        }
-        h.push_str("</tr>\n");
-        for (r, name) in t.rows.iter().enumerate() {
-            let _ = write!(h, "<tr><td class=\"l\">{}</td>", html_escape(name));
-            for c in 0..t.cols.len() {
-                let _ = write!(
-                    h,
-                    "<td>{}</td>",
-                    cells_of(t, r, c)
-                        .map(|c| c.text)
-                        .unwrap_or_else(|| "-".into())
-                );
-            }
-            h.push_str("</tr>\n");
+    if !data.linear.is_empty() {
+        let pct = |x: Option<f64>| {
+            x.filter(|x| x.is_finite())
+                .map(|x| format!("{:.1}", 100.0 * x))
+                .unwrap_or_else(|| "-".into())
+        };
+        let _ = writeln!(
+            h,
+            "<h2>Table 1: linear evaluation vs finetuning</h2>\n<p>Linear evaluation: frozen \
+             pretrained backbone, logistic regression on all training labels (test metric, %). \
+             Finetuned: the same pretraining finetuned at the smallest and the largest budget \
+             (test metric, %, mean over seeds); mean U: utility averaged over the budgets \
+             ({} mode; ~ when some values are only bounds).</p>",
+            data.mode.name()
+        );
+        h.push_str(
+            "<table><tr><th class=\"l\">dataset</th><th class=\"l\">task</th>\
+             <th class=\"l\">method</th><th>linear</th><th>finetuned (smallest n)</th>\
+             <th>finetuned (largest n)</th><th>mean U</th></tr>\n",
+        );
+        for t in &data.linear {
+            let at = |v: Option<f64>, n: Option<usize>| match n {
+                Some(n) => format!("{} (n={n})", pct(v)),
+                None => "-".into(),
+            };
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td>\
+                 <td>{}</td><td>{}</td><td>{}</td><td{}>{}</td></tr>",
+                html_escape(&if t.dataset == t.variant {
+                    t.dataset.clone()
+                } else {
+                    format!("{} ({})", t.dataset, t.variant)
+                }),
+                html_escape(&t.task),
+                html_escape(&t.method),
+                pct(Some(t.linear)),
+                at(t.finetuned, t.finetune_labels),
+                at(t.finetuned_max, t.finetune_labels_max),
+                if t.utility_bound {
+                    " class=\"bound\""
+                } else {
+                    ""
+                },
+                match t.mean_utility {
+                    Some(u) if t.utility_bound => format!("~{u:.2}"),
+                    Some(u) => format!("{u:.2}"),
+                    None => "-".into(),
+                }
+            );
         }
         h.push_str("</table>\n");
     }
@@ -1467,6 +1576,21 @@ mod tests {
             .unwrap();
         assert_eq!(top.log.bound, Bound::Lower);
         assert_eq!(top.log.value, 0.0);
+        // Table 1: the linear accuracy next to the finetuned means at 100 and 1000 labels and
+        // the mean utility over both budgets.
+        let lin = linear_rows(&acc, &util, UtilityMode::Log);
+        assert_eq!(lin.len(), 2);
+        let t = lin.iter().find(|t| t.dataset == "a").unwrap();
+        assert_eq!((t.labels, t.linear), (850, 0.4));
+        assert_eq!(
+            (t.finetune_labels, t.finetune_labels_max),
+            (Some(100), Some(1000))
+        );
+        assert!((t.finetuned.unwrap() - 0.61).abs() < 1e-12);
+        assert!((t.finetuned_max.unwrap() - 0.81).abs() < 1e-12);
+        let mean_u = (u.log.value + top.log.value) / 2.0;
+        assert!((t.mean_utility.unwrap() - mean_u).abs() < 1e-12, "{t:?}");
+        assert!(t.utility_bound, "the 1000-label point is a lower bound");
     }
 
     #[test]
@@ -1520,6 +1644,13 @@ mod tests {
         let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
         assert!(html.contains("<svg") && html.contains("data:image/png;base64,iVBORw"));
         assert!(html.contains("&lt;plan&gt;") && html.contains("1 run failed"));
+        assert!(html.contains("Table 1: linear evaluation vs finetuning"));
+        assert!(html.contains("<td>40.0</td><td>61.0 (n=100)</td><td>81.0 (n=1000)</td>"));
+        let lin = std::fs::read_to_string(dir.path().join("linear_eval.csv")).unwrap();
+        assert!(
+            lin.contains("a,----,classification,rotation,850,accuracy,0.4,0,1,100,0.61"),
+            "{lin}"
+        );
         assert!(!html.contains("<?xml"));
         let fc = std::fs::read_to_string(dir.path().join("factor_change.csv")).unwrap();
         assert!(fc.contains("classification,rotation,T,----,T---,"), "{fc}");
