@@ -228,7 +228,13 @@ impl LineFigure {
 impl Drawable for LineFigure {
     fn size(&self) -> (u32, u32) {
         let (rows, cols) = self.grid();
-        (cols as u32 * PANEL_W, rows as u32 * PANEL_H + TITLE_H)
+        // Wide enough for the title (about 10 px per character at size 20): a one-panel
+        // figure's title is not cut off.
+        let title_w = 20 + 10 * self.title.chars().count() as u32;
+        (
+            (cols as u32 * PANEL_W).max(title_w),
+            rows as u32 * PANEL_H + TITLE_H,
+        )
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
@@ -350,6 +356,7 @@ where
         .x_desc(panel.x_desc.clone())
         .y_desc(panel.y_desc.clone())
         .x_label_formatter(&fmt)
+        .y_label_formatter(&|y: &f64| trim(*y))
         .x_labels(if log_x { 6 } else { 8 })
         .label_style((FONT, 12))
         .light_line_style(WHITE.mix(0.0))
