@@ -39,7 +39,7 @@ use crate::backend::{B, Device};
 use crate::data::{HostBatch, LabelBudget, Loader, LoaderConfig, ShardSource, mix, select_labels};
 use crate::metrics::MetricAccumulator;
 use crate::model::{Backbone, BackboneKind, global_average_pool};
-use crate::run::{PretrainRef, RunMetrics, backbone_for, open_dataset, split_source, write_json};
+use crate::run::{PretrainRef, RunMetrics, Splits, backbone_for, open_splits, write_json};
 use crate::tasks::{HostTargets, Task, to_host_f32};
 use solver::{LbfgsOptions, LinearModel, Standardizer, Targets, fit_linear};
 
@@ -307,10 +307,18 @@ pub fn run_linear_eval(opts: &LinearEvalOptions) -> Result<RunMetrics, TrainErro
             opts.l2
         )));
     }
-    let (dataset, info) = open_dataset(&opts.dataset)?;
-    let train_src = split_source(&dataset, datasets::Split::Train)?;
-    let val_src = split_source(&dataset, datasets::Split::Val)?;
-    let test_src = split_source(&dataset, datasets::Split::Test)?;
+    // A render spec: `--labels N` fits on the first N scenes of the stream, `all` on the train
+    // split of the dataset the spec describes (`count=`).
+    let cap = match opts.labels {
+        LabelBudget::Count(n) => Some(n),
+        LabelBudget::All => None,
+    };
+    let Splits {
+        info,
+        train: train_src,
+        val: val_src,
+        test: test_src,
+    } = open_splits(&opts.dataset, cap)?;
     let selected = select_labels(train_src.len(), opts.labels)?;
     let batch_size = opts
         .batch_size

@@ -217,6 +217,20 @@ fn train_and_pretrain_run_on_a_render_spec() {
     let pm = run_pretrain(&pre).expect("pretrain on render:");
     assert!(pm.dataset.render.is_some());
     assert!(tmp.path().join("rot/render-source.json").is_file());
+    // Linear evaluation of that backbone on the first 40 scenes of the stream.
+    let mut le = trainer::linear_eval::LinearEvalOptions::new(
+        PathBuf::from(SPEC),
+        tmp.path().join("linear"),
+        Task::Classification,
+        tmp.path().join("rot/backbone.bpk"),
+    );
+    le.width = 0.125;
+    le.labels = LabelBudget::Count(40);
+    le.max_iters = 20;
+    let lm = trainer::linear_eval::run_linear_eval(&le).expect("linear eval on render:");
+    assert_eq!(lm.labelled_samples, 40);
+    assert!(lm.dataset.render.is_some());
+
     let mut cmc = pre.clone();
     cmc.method = MethodKind::Cmc;
     cmc.out = tmp.path().join("cmc");
