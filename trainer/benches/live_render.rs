@@ -4,14 +4,15 @@
 //!
 //! `cargo bench -p trainer --bench live_render [-- STEPS [WIDTH [RES]]]`
 //! Defaults: 10 timed steps after 2 warm-up steps, ResNet9 width 0.25, 64x64, batch 64,
-//! classification, flex (CPU), 2 rounds. Environment (optional): `LIVE_BENCH_BATCH`,
+//! classification, flex (CPU), 2 rounds (shards then live, then live then shards, ...). Environment (optional): `LIVE_BENCH_BATCH`,
 //! `LIVE_BENCH_ROUNDS`, `LIVE_BENCH_WARMUP`, `LIVE_BENCH_LANES` (renderer devices of the live
 //! source, default 1), `LIVE_BENCH_VARIANT` (default `----`), `LIVE_BENCH_SHARD` (samples per
 //! shard of both sources, default the batch: the loader keeps 4 shards in flight, so small shards
 //! keep a short run from rendering far ahead of what it trains on).
 //!
-//! Prints each run, the median images/s of both sources, their ratio, and the renderer's own
-//! rate (images/s rendering alone, no training).
+//! Prints each run (images/s, s/step, CPU seconds of the whole process per step), the median
+//! images/s of both sources, their ratio, and the renderer's own rate (images/s rendering
+//! alone, no training).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -55,7 +56,18 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// Sets the headless `XDG_RUNTIME_DIR` like `render` and `train` do (no Vulkan layer noise on
+/// stderr; see `renderer::adapter::window_system_probe_fix`).
+#[allow(unsafe_code)]
+fn quiet_window_system_probe() {
+    if let Some((name, value)) = renderer::adapter::window_system_probe_fix() {
+        // SAFETY: the first statement of `main`: no other thread reads the environment yet.
+        unsafe { std::env::set_var(name, value) };
+    }
+}
+
 fn main() {
+    quiet_window_system_probe();
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
@@ -141,16 +153,20 @@ fn main() {
     let what = format!("ResNet9 width {width} {res}x{res} batch {batch}, flex");
     let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     for round in 0..rounds {
-        for (m, (name, source)) in [("shards", &shards), ("live", &live)]
-            .into_iter()
-            .enumerate()
-        {
+        // ABBA: the order flips every round, so a load that drifts during the run (other jobs
+        // on the machine) does not favour one source.
+        let mut order = [(0, "shards", &shards), (1, "live", &live)];
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for (m, name, source) in order {
             let mut state = TrainState::new(&cfg, &device).unwrap_or_else(|e| fail("model", e));
             let loader_cfg = LoaderConfig::train(Task::Classification, batch, 0);
             let mut loader = Loader::start(source.clone(), &all, loader_cfg)
                 .unwrap_or_else(|e| fail("loader", e));
             fit(&cfg, &mut state, warmup, &mut loader, None, &mut Quiet)
                 .unwrap_or_else(|e| fail("warm-up", e));
+            let cpu0 = renderer::process_cpu_seconds();
             let stats = fit(
                 &cfg,
                 &mut state,
@@ -160,11 +176,16 @@ fn main() {
                 &mut Quiet,
             )
             .unwrap_or_else(|e| fail("training", e));
+            let cpu = cpu0
+                .zip(renderer::process_cpu_seconds())
+                .map_or(f64::NAN, |(a, b)| b - a);
             drop(loader);
             let rate = stats.images_per_s();
             println!(
-                "round {round} {name:>6}: {rate:.1} images/s ({steps} steps, {:.2} s/step)",
-                stats.seconds / steps as f64
+                "round {round} {name:>6}: {rate:.1} images/s ({steps} steps, {:.2} s/step, \
+                 process CPU {:.2} s/step)",
+                stats.seconds / steps as f64,
+                cpu / steps as f64
             );
             rates[m].push(rate);
         }

@@ -15,7 +15,10 @@
 //!   seed and e), their selected samples stream through a shuffle buffer of
 //!   `shuffle_buffer` slots ([`epoch_order`]); epochs follow each other without a break, so
 //!   sample position p of the stream is sample `p mod n` of epoch `p / n`;
-//! - **augmentation** of the sample at stream position p uses an RNG seeded by (seed, p).
+//! - **augmentation** of the sample at stream position p uses an RNG seeded by (seed, p);
+//! - **endless sources** (scenes rendered while training, [`render`]): a training loader streams
+//!   sample p at position p, in order, with no epochs and no shuffle (the scenes are independent
+//!   draws already); a rendered source capped to N scenes is an ordinary finite split.
 //!
 //! Worker threads read (and zstd-decompress) whole shards in the order the epoch needs them, a
 //! few shards ahead; only shards that hold selected samples are read, and only their selected
