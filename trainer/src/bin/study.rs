@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use trainer::study::Study;
+use trainer::study::cluster;
 use trainer::study::exec::{self, ExecMode, ExecOptions};
 
 /// Label sweeps, utility curves, figures and an HTML report.
@@ -51,7 +52,31 @@ enum Command {
         #[arg(long)]
         index: usize,
     },
-    /// Print every node with its state (done, running, failed, interrupted, missing).
+    /// Set up the study directory (as `run` does) and write Slurm job arrays into DIR/slurm/:
+    /// renders, pretraining, the runs (each task `study run-one DIR --index I`), then
+    /// `study report`; --submit submits them with `sbatch --parsable`. See docs/cluster.md.
+    Slurm {
+        /// Plan file (TOML).
+        plan: PathBuf,
+        /// Study directory (created if missing; on a file system every node sees).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        #[command(flatten)]
+        flags: cluster::SlurmFlags,
+    },
+    /// Set up the study directory (as `run` does) and write Kubernetes Indexed Jobs, one per
+    /// stage, and apply.sh into DIR/k8s/. See docs/cluster.md.
+    K8s {
+        /// Plan file (TOML).
+        plan: PathBuf,
+        /// Study directory (created if missing; the same path on every pod).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        #[command(flatten)]
+        flags: cluster::K8sFlags,
+    },
+    /// Print every node with its state (done, running, failed, interrupted, missing), and the
+    /// Slurm state of queued or running nodes when the study was submitted with `study slurm`.
     Status {
         /// Study directory.
         dir: PathBuf,
@@ -170,9 +195,22 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("running node {index} of {}", dir.display()))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Slurm { plan, out, flags } => {
+            let study = Study::create(&plan, &out)?;
+            print!("{}", cluster::slurm_command(&study, &flags)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::K8s { plan, out, flags } => {
+            let study = Study::create(&plan, &out)?;
+            print!("{}", cluster::k8s_command(&study, &flags)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Status { dir } => {
             let study = Study::open(&dir)?;
             print!("{}", exec::status_table(&study));
+            if let Some(lines) = cluster::slurm_status_lines(&study) {
+                print!("{lines}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Report { dir } => {

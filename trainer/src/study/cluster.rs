@@ -225,20 +225,46 @@ pub fn slurm_states(
     Ok(states)
 }
 
-/// `study status`'s Slurm section: one line per queued or running node, or `None` when nothing
-/// was submitted from this directory.
-pub fn slurm_status_lines(study: &Study) -> Result<Option<String>, slurm::SlurmError> {
-    if slurm::read_jobs(&study.dir)?.is_none() {
-        return Ok(None);
+/// `study status`'s Slurm section: `None` when nothing was submitted from this directory
+/// (no `DIR/slurm/jobs.json`); otherwise one line per queued or running node (job id, state,
+/// why it is pending), or one line saying why the queue could not be read (no `squeue` on
+/// PATH, `squeue` failing, an unreadable jobs file): the file states above it stay valid.
+pub fn slurm_status_lines(study: &Study) -> Option<String> {
+    let jobs_file = study.dir.join(slurm::SCRIPT_DIR).join(slurm::JOBS_FILE);
+    match slurm::read_jobs(&study.dir) {
+        Ok(None) => return None,
+        Ok(Some(_)) => {}
+        Err(e) => return Some(format!("slurm: queue state not shown: {e}\n")),
     }
-    let states = slurm_states(study)?;
+    let states = match slurm_states(study) {
+        Ok(states) => states,
+        Err(slurm::SlurmError::NotFound { program, .. }) => {
+            return Some(format!(
+                "slurm: jobs were submitted from this directory ({}), but `{program}` is not on \
+                 PATH: their queue state is not shown (run `study status` where the Slurm \
+                 client tools are installed)\n",
+                jobs_file.display()
+            ));
+        }
+        Err(e) => return Some(format!("slurm: queue state not shown: {e}\n")),
+    };
+    Some(format_states(study, &states))
+}
+
+fn format_states(study: &Study, states: &BTreeMap<Option<usize>, slurm::QueueEntry>) -> String {
     let mut out = String::new();
     if states.is_empty() {
         out.push_str("slurm: no job of this study is queued or running\n");
-        return Ok(Some(out));
+        return out;
     }
-    let _ = writeln!(out, "slurm: {} queued or running", states.len());
-    for (node, e) in &states {
+    let nodes = states.keys().filter(|k| k.is_some()).count();
+    let _ = writeln!(out, "slurm: {nodes} nodes queued or running");
+    // Nodes in index order, then the report job.
+    let ordered = states
+        .iter()
+        .filter(|(k, _)| k.is_some())
+        .chain(states.iter().filter(|(k, _)| k.is_none()));
+    for (node, e) in ordered {
         let job = match e.array_task {
             Some(t) => format!("{}_{t}", e.job_id),
             None => e.job_id.to_string(),
@@ -258,7 +284,7 @@ pub fn slurm_status_lines(study: &Study) -> Result<Option<String>, slurm::SlurmE
         };
         let _ = writeln!(out, "{what}  job {job}  {}{reason}", e.state);
     }
-    Ok(Some(out))
+    out
 }
 
 /// Settings of the Kubernetes manifests.
@@ -412,16 +438,34 @@ fn job_manifest(
     })
 }
 
-/// The study's Kubernetes Jobs, in the order they must run: `(file name, YAML text)`. One
-/// Indexed Job per [`NodeRange`] (pod I runs node `FIRST + I`), then the report Job.
+/// The name of a study's Job: `study-PLAN-STAGE`, at most 63 characters, the stage always
+/// kept whole (so the Jobs of one study never share a name).
+fn job_name(plan_name: &str, stage: &str) -> String {
+    let stage = k8s_name(&[stage]);
+    let mut prefix = k8s_name(&["study", plan_name]);
+    prefix.truncate(63 - stage.len() - 1);
+    let prefix = prefix.trim_end_matches('-');
+    format!("{prefix}-{stage}")
+}
+
+/// One Kubernetes Job of a study.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct K8sJob {
+    /// File name in `DIR/k8s/` (`NN-study-STAGE.yaml`).
+    pub file: String,
+    /// The Job's `metadata.name`.
+    pub name: String,
+    /// The manifest (YAML).
+    pub yaml: String,
+}
+
+/// The study's Kubernetes Jobs, in the order they must run. One Indexed Job per [`NodeRange`]
+/// (pod I runs node `FIRST + I`), then the report Job.
 ///
 /// # Errors
-/// A graph out of order.
-pub fn k8s_manifests(
-    study: &Study,
-    opts: &K8sOptions,
-) -> Result<Vec<(String, String)>, StudyError> {
-    let mut files = Vec::new();
+/// A graph out of order; a study directory that is not UTF-8.
+pub fn k8s_manifests(study: &Study, opts: &K8sOptions) -> Result<Vec<K8sJob>, StudyError> {
+    let mut jobs = Vec::new();
     let dir = absolute(&study.dir)?;
     let dir_text = utf8(&dir, "the study directory")?;
     let study = Study {
@@ -430,7 +474,7 @@ pub fn k8s_manifests(
     };
     let ranges = node_ranges(&study)?;
     for (n, range) in ranges.iter().enumerate() {
-        let name = k8s_name(&["study", &study.plan.name, range.kind]);
+        let name = job_name(&study.plan.name, range.kind);
         let script = format!(
             "exec {} run-one {} --index $(({K8S_FIRST_INDEX_ENV} + JOB_COMPLETION_INDEX))",
             slurm::shell_quote(&opts.study_command),
@@ -451,12 +495,13 @@ pub fn k8s_manifests(
             range.first + range.count - 1,
             range.kind
         );
-        files.push((
-            format!("{n:02}-study-{}.yaml", range.kind),
-            header + &to_yaml(&job),
-        ));
+        jobs.push(K8sJob {
+            file: format!("{n:02}-study-{}.yaml", range.kind),
+            name,
+            yaml: header + &to_yaml(&job),
+        });
     }
-    let name = k8s_name(&["study", &study.plan.name, "report"]);
+    let name = job_name(&study.plan.name, "report");
     let job = job_manifest(
         &study,
         opts,
@@ -465,60 +510,116 @@ pub fn k8s_manifests(
         None,
         vec![opts.study_command.clone(), "report".into(), dir_text],
     );
-    files.push((
-        format!("{:02}-study-report.yaml", ranges.len()),
-        format!("# Study {:?}: the report.\n", study.plan.name) + &to_yaml(&job),
-    ));
-    Ok(files)
+    jobs.push(K8sJob {
+        file: format!("{:02}-study-report.yaml", ranges.len()),
+        name,
+        yaml: format!("# Study {:?}: the report.\n", study.plan.name) + &to_yaml(&job),
+    });
+    Ok(jobs)
 }
 
-/// Writes [`k8s_manifests`] into `DIR/k8s/` with `apply.sh` (applies each Job and waits for it
-/// before the next; the report is applied whatever the runs' outcome). Returns the files.
+/// `apply.sh` for these Jobs (the last one is the report): applies each node Job after the
+/// previous one succeeded, then the report Job whatever happened (it lists failed runs), waits
+/// for it, and exits 1 when a Job did not succeed. A Job counts as finished when it has the
+/// `Complete` or `Failed` condition (polled: `kubectl wait` cannot wait for either).
+fn apply_script(jobs: &[K8sJob], namespace: Option<&str>, study_dir: &Path) -> String {
+    let ns = namespace
+        .map(|n| format!(" -n {}", slurm::shell_quote(n)))
+        .unwrap_or_default();
+    let dir = slurm::shell_quote(&study_dir.display().to_string());
+    let mut s = format!(
+        r#"#!/usr/bin/env bash
+# Applies the study's Jobs in order, each after the previous one succeeded (Kubernetes has no
+# dependencies between Jobs), then the report Job whatever the outcome (it lists failed runs).
+# Rerun it to resume: finished nodes are skipped. TIMEOUT_S (default: 7 days) bounds the wait
+# for each Job, POLL_S (default: 10) is the polling interval.
+set -euo pipefail
+cd "$(dirname "$0")"
+timeout_s=${{TIMEOUT_S:-604800}}
+poll_s=${{POLL_S:-10}}
+kc() {{ kubectl{ns} "$@"; }}
+# Waits until Job $1 has the Complete (returns 0) or Failed (returns 1) condition.
+wait_job() {{
+    local deadline=$((SECONDS + timeout_s)) conditions
+    while :; do
+        conditions=$(kc get job "$1" -o 'jsonpath={{range .status.conditions[?(@.status=="True")]}}{{.type}} {{end}}')
+        case " $conditions " in
+            *" Complete "*) echo "apply.sh: job $1 succeeded"; return 0 ;;
+            *" Failed "*)
+                echo "apply.sh: job $1 failed (kubectl logs -l job-name=$1; study status {dir})" >&2
+                return 1 ;;
+        esac
+        if ((SECONDS >= deadline)); then
+            echo "apply.sh: job $1 not finished after $timeout_s s" >&2
+            return 1
+        fi
+        sleep "$poll_s"
+    done
+}}
+start_job() {{
+    kc delete job "$2" --ignore-not-found
+    kc apply -f "$1"
+}}
+failed=""
+stage() {{
+    if [[ -n $failed ]]; then
+        echo "apply.sh: $2 not started: $failed did not succeed" >&2
+        return 0
+    fi
+    start_job "$1" "$2"
+    wait_job "$2" || failed=$2
+}}
+"#
+    );
+    let Some((report, stages)) = jobs.split_last() else {
+        return s;
+    };
+    for j in stages {
+        let _ = writeln!(
+            s,
+            "stage {} {}",
+            slurm::shell_quote(&j.file),
+            slurm::shell_quote(&j.name)
+        );
+    }
+    let _ = write!(
+        s,
+        r#"start_job {file} {name}
+wait_job {name} || failed=${{failed:-{name}}}
+if [[ -n $failed ]]; then
+    echo "apply.sh: $failed did not succeed; rerun this script to resume" >&2
+    exit 1
+fi
+echo "apply.sh: done; the report is in {dir}/report/"
+"#,
+        file = slurm::shell_quote(&report.file),
+        name = slurm::shell_quote(&report.name),
+    );
+    s
+}
+
+/// Writes [`k8s_manifests`] into `DIR/k8s/` with `apply.sh` (see [`apply_script`]). Returns the
+/// files, `apply.sh` last.
 ///
 /// # Errors
 /// I/O errors; a graph out of order.
 pub fn write_k8s(study: &Study, opts: &K8sOptions) -> Result<Vec<PathBuf>, StudyError> {
     let dir = study.dir.join(K8S_DIR);
     std::fs::create_dir_all(&dir).map_err(super::io_err(&dir))?;
-    let manifests = k8s_manifests(study, opts)?;
+    let jobs = k8s_manifests(study, opts)?;
     let mut written = Vec::new();
-    let ns = opts
-        .namespace
-        .as_ref()
-        .map(|n| format!(" -n {}", slurm::shell_quote(n)))
-        .unwrap_or_default();
-    let mut apply = String::from(
-        "#!/usr/bin/env bash\n\
-         # Applies the study's Jobs in order, each after the previous one completed (Kubernetes\n\
-         # has no dependencies between Jobs). Rerun it to resume: finished nodes are skipped.\n\
-         # TIMEOUT (default 7d) bounds the wait for each Job.\n\
-         set -euo pipefail\n\
-         cd \"$(dirname \"$0\")\"\n\
-         timeout=${TIMEOUT:-7d}\n",
-    );
-    let last = manifests.len().saturating_sub(1);
-    for (n, (file, text)) in manifests.iter().enumerate() {
-        let path = dir.join(file);
-        std::fs::write(&path, text).map_err(super::io_err(&path))?;
+    for job in &jobs {
+        let path = dir.join(&job.file);
+        std::fs::write(&path, &job.yaml).map_err(super::io_err(&path))?;
         written.push(path);
-        let name = text
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("name: "))
-            .map(|s| s.trim_matches('"').to_string())
-            .unwrap_or_default();
-        let _ = writeln!(
-            apply,
-            "kubectl{ns} delete job {name} --ignore-not-found\nkubectl{ns} apply -f {file}"
-        );
-        if n < last {
-            let _ = writeln!(
-                apply,
-                "kubectl{ns} wait --for=condition=complete --timeout=\"$timeout\" job/{name}"
-            );
-        }
     }
+    let study_dir = absolute(&study.dir)?;
     let path = dir.join("apply.sh");
-    std::fs::write(&path, apply).map_err(super::io_err(&path))?;
+    std::fs::write(
+        &path,
+        apply_script(&jobs, opts.namespace.as_deref(), &study_dir),
+    )
+    .map_err(super::io_err(&path))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -615,6 +716,21 @@ pub enum ClusterError {
     /// A command-line value.
     #[error("{0}")]
     Flag(String),
+    /// `MaxArraySize` could not be read from the cluster.
+    #[error("reading MaxArraySize: {0} (pass --max-array-size N instead)")]
+    MaxArraySize(#[source] slurm::SlurmError),
+    /// `--submit` without `sbatch`: the scripts are written, not submitted.
+    #[error(
+        "submitting (the scripts are written: run {} where Slurm is installed): {source}",
+        submit_sh.display()
+    )]
+    NoSbatch {
+        /// `DIR/slurm/submit.sh`.
+        submit_sh: PathBuf,
+        /// Why `sbatch` was not found.
+        #[source]
+        source: slurm::SlurmError,
+    },
 }
 
 /// Flags of `study slurm PLAN --out DIR` (besides PLAN and DIR).
@@ -672,6 +788,16 @@ pub fn slurm_command(study: &Study, flags: &SlurmFlags) -> Result<String, Cluste
         })?,
     };
     let study_bin = absolute(&study_bin)?;
+    if flags.array_throttle == Some(0) {
+        return Err(ClusterError::Flag(
+            "--array-throttle must be at least 1 (tasks of an array at once)".into(),
+        ));
+    }
+    if flags.max_array_size == Some(0) {
+        return Err(ClusterError::Flag(
+            "--max-array-size must be at least 1".into(),
+        ));
+    }
     let mut resources = StudyResources::new(Resources {
         partition: flags.partition.clone(),
         gres: flags.gres.clone(),
@@ -687,12 +813,9 @@ pub fn slurm_command(study: &Study, flags: &SlurmFlags) -> Result<String, Cluste
     let max_array_size = match (flags.max_array_size, &sbatch) {
         (Some(n), _) => n,
         (None, Some(Ok(_))) => {
-            let scontrol = slurm::find_program("scontrol", None)?;
-            slurm::query_max_array_size(&scontrol).map_err(|e| {
-                ClusterError::Flag(format!(
-                    "reading MaxArraySize: {e} (pass --max-array-size N instead)"
-                ))
-            })?
+            let scontrol =
+                slurm::find_program("scontrol", None).map_err(ClusterError::MaxArraySize)?;
+            slurm::query_max_array_size(&scontrol).map_err(ClusterError::MaxArraySize)?
         }
         _ => slurm::DEFAULT_MAX_ARRAY_SIZE,
     };
@@ -724,11 +847,9 @@ pub fn slurm_command(study: &Study, flags: &SlurmFlags) -> Result<String, Cluste
         let _ = writeln!(out, "submit with: {}", submit_sh.display());
         return Ok(out);
     };
-    let sbatch = sbatch.map_err(|e| {
-        ClusterError::Flag(format!(
-            "submitting (the scripts are written: run {} where Slurm is installed): {e}",
-            submit_sh.display()
-        ))
+    let sbatch = sbatch.map_err(|source| ClusterError::NoSbatch {
+        submit_sh: submit_sh.clone(),
+        source,
     })?;
     let jobs = slurm::submit(&pipeline, &scripts, &sbatch)?;
     let record = slurm::write_jobs(&pipeline.dir, &jobs)?;
@@ -884,8 +1005,8 @@ render = { variant = "----", scene = "single", count = 240, resolution = 16, sha
         let mut seen = vec![0; s.nodes.len()];
         for sc in &scripts {
             if let Some(n) = sc.array_tasks {
-                for i in sc.first_index..sc.first_index + n {
-                    seen[i] += 1;
+                for count in seen.iter_mut().skip(sc.first_index).take(n) {
+                    *count += 1;
                 }
                 let text = std::fs::read_to_string(&sc.path).unwrap();
                 assert!(
@@ -961,8 +1082,63 @@ render = { variant = "----", scene = "single", count = 240, resolution = 16, sha
             assert!(runs.contains(line), "{line} missing in\n{runs}");
         }
         let apply = std::fs::read_to_string(&files[4]).unwrap();
-        let applies: Vec<_> = apply.lines().filter(|l| l.contains(" apply -f ")).collect();
-        assert_eq!(applies.len(), 4);
-        assert_eq!(apply.matches("--for=condition=complete").count(), 3);
+        let stages: Vec<_> = apply.lines().filter(|l| l.starts_with("stage ")).collect();
+        assert_eq!(
+            stages,
+            [
+                "stage 00-study-render.yaml study-tiny-cluster-render",
+                "stage 01-study-pretrain.yaml study-tiny-cluster-pretrain",
+                "stage 02-study-runs.yaml study-tiny-cluster-runs",
+            ]
+        );
+        assert!(
+            apply.contains("start_job 03-study-report.yaml study-tiny-cluster-report\n"),
+            "{apply}"
+        );
+    }
+
+    #[test]
+    fn job_names_keep_the_stage_within_63_characters() {
+        let long = "a very long plan name ".repeat(5);
+        let names: Vec<String> = ["render", "pretrain", "runs", "report"]
+            .iter()
+            .map(|k| job_name(&long, k))
+            .collect();
+        for (n, k) in names.iter().zip(["render", "pretrain", "runs", "report"]) {
+            assert!(n.len() <= 63, "{n}");
+            assert!(n.ends_with(&format!("-{k}")), "{n}");
+            assert!(!n.contains("--"), "{n}");
+        }
+        assert_eq!(job_name("Tiny", "runs"), "study-tiny-runs");
+    }
+
+    #[test]
+    fn status_lines_list_nodes_then_the_report() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = study(tmp.path());
+        let entry = |job_id, task, state: &str, reason: &str| slurm::QueueEntry {
+            job_id,
+            array_task: task,
+            state: state.into(),
+            reason: reason.into(),
+        };
+        let mut states = BTreeMap::new();
+        states.insert(None, entry(9, None, "PENDING", "Dependency"));
+        states.insert(Some(3), entry(7, Some(1), "RUNNING", "None"));
+        states.insert(Some(2), entry(7, Some(0), "PENDING", "Resources"));
+        let text = format_states(&s, &states);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "slurm: 2 nodes queued or running");
+        assert!(
+            lines[1].starts_with("    2  ") && lines[1].ends_with("job 7_0  PENDING (Resources)")
+        );
+        assert!(lines[2].starts_with("    3  ") && lines[2].ends_with("job 7_1  RUNNING"));
+        assert_eq!(lines[3], "       report  job 9  PENDING (Dependency)");
+        assert_eq!(
+            format_states(&s, &BTreeMap::new()),
+            "slurm: no job of this study is queued or running\n"
+        );
+        // Nothing submitted: no Slurm section at all.
+        assert_eq!(slurm_status_lines(&s), None);
     }
 }

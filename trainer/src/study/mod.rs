@@ -13,8 +13,9 @@
 //!
 //! Modules: [`plan`] (TOML, validation, step schedules), [`graph`] (nodes and their hashes),
 //! [`exec`] (node state, running one node in-process, the parallel executor), [`utility`],
-//! [`figures`], [`report`].
+//! [`figures`], [`report`], [`cluster`] (Slurm job arrays and Kubernetes Indexed Jobs).
 
+pub mod cluster;
 pub mod exec;
 pub mod figures;
 pub mod graph;
