@@ -21,7 +21,7 @@ use super::{
 };
 use crate::TrainError;
 use crate::data::HostBatch;
-use crate::model::{Backbone, global_average_pool};
+use crate::model::{Backbone, batch_norm, global_average_pool};
 
 /// Weight of the KL term.
 pub const KL_WEIGHT: f64 = 1e-5;
@@ -104,7 +104,7 @@ impl<B: Backend> Decoder<B> {
         let [n, _] = z.dims();
         let mut x = relu(self.fc.forward(z)).reshape([n, self.channels, SEED_SIDE, SEED_SIDE]);
         for up in &self.ups {
-            x = relu(up.bn.forward(up.deconv.forward(x)));
+            x = relu(batch_norm(&up.bn, up.deconv.forward(x)));
         }
         self.out.forward(x)
     }

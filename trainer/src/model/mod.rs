@@ -10,6 +10,7 @@
 //! [`Backbone::save`], and `train --init` loads it with [`Backbone::load`].
 
 pub mod heads;
+pub mod norm;
 pub mod resnet50;
 pub mod resnet9;
 
@@ -24,6 +25,7 @@ use burn::store::{BurnpackStore, ModuleSnapshot};
 use serde::{Deserialize, Serialize};
 
 pub use heads::{Head, HeadKind, global_average_pool};
+pub use norm::batch_norm;
 pub use resnet9::{ResNet9, ResNet9Config};
 pub use resnet50::{ResNet50, ResNet50Config};
 
@@ -218,7 +220,8 @@ impl Trunk<B> {
 
 impl<B: Backend> Projection<B> {
     fn apply(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.relu.forward(self.bn.forward(self.conv.forward(x)))
+        self.relu
+            .forward(batch_norm(&self.bn, self.conv.forward(x)))
     }
 }
 

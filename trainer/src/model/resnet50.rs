@@ -17,6 +17,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d, Relu};
 use burn::prelude::*;
 
 use super::frozen_if;
+use super::norm::batch_norm;
 use super::resnet9::scaled;
 use crate::backend::{B, Device};
 
@@ -159,12 +160,16 @@ impl Bottleneck<B> {
     /// `[B, cin, H, W]` -> `[B, 4·planes, H/stride, W/stride]`
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let identity = match &self.downsample {
-            Some(d) => d.bn.forward(d.conv.forward(x.clone())),
+            Some(d) => batch_norm(&d.bn, d.conv.forward(x.clone())),
             None => x.clone(),
         };
-        let y = self.relu.forward(self.bn1.forward(self.conv1.forward(x)));
-        let y = self.relu.forward(self.bn2.forward(self.conv2.forward(y)));
-        let y = self.bn3.forward(self.conv3.forward(y));
+        let y = self
+            .relu
+            .forward(batch_norm(&self.bn1, self.conv1.forward(x)));
+        let y = self
+            .relu
+            .forward(batch_norm(&self.bn2, self.conv2.forward(y)));
+        let y = batch_norm(&self.bn3, self.conv3.forward(y));
         self.relu.forward(y + identity)
     }
 }
@@ -201,7 +206,7 @@ impl ResNet50<B> {
         let k = self.frozen;
         let layer = |blocks: &Vec<Bottleneck<B>>, x| blocks.iter().fold(x, |x, b| b.forward(x));
         let x = frozen_if(k >= 1, &self.stem, x, |conv, x| conv.forward(x));
-        let x = frozen_if(k >= 1, &self.stem_bn, x, |bn, x| bn.forward(x));
+        let x = frozen_if(k >= 1, &self.stem_bn, x, batch_norm);
         let x = self.relu.forward(x);
         let x = frozen_if(k >= 1, &self.layer1, x, layer);
         let x = frozen_if(k >= 2, &self.layer2, x, layer);

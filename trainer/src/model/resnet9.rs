@@ -17,6 +17,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d, Relu};
 use burn::prelude::*;
 
 use super::frozen_if;
+use super::norm::batch_norm;
 use crate::backend::{B, Device};
 
 /// CELU alpha used by the ConvBlocks.
@@ -135,7 +136,8 @@ impl ConvBnRelu<B> {
     /// # Shapes
     /// `[B, cin, H, W]` -> `[B, cout, H, W]`
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.relu.forward(self.bn.forward(self.conv.forward(x)))
+        self.relu
+            .forward(batch_norm(&self.bn, self.conv.forward(x)))
     }
 }
 
@@ -161,8 +163,10 @@ impl ConvBlock<B> {
     /// # Shapes
     /// `[B, cin, H, W]` -> `[B, cout, H/2, W/2]`
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.act
-            .forward(self.bn.forward(self.pool.forward(self.conv.forward(x))))
+        self.act.forward(batch_norm(
+            &self.bn,
+            self.pool.forward(self.conv.forward(x)),
+        ))
     }
 }
 
@@ -192,8 +196,10 @@ impl BasicBlock<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let y = self
             .act
-            .forward(self.bn1.forward(self.conv1.forward(x.clone())));
-        let y = self.act.forward(self.bn2.forward(self.conv2.forward(y)));
+            .forward(batch_norm(&self.bn1, self.conv1.forward(x.clone())));
+        let y = self
+            .act
+            .forward(batch_norm(&self.bn2, self.conv2.forward(y)));
         x + y
     }
 }
