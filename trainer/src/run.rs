@@ -654,9 +654,12 @@ pub fn save_backbone_files(
     crate::export::save_safetensors(backbone, config, &dir.join(crate::export::SAFETENSORS_FILE))
 }
 
-/// Mean loss over the last 1% (at least 1) of the steps.
-fn final_loss(history: &[StepLog]) -> f64 {
-    let tail = (history.len() / 100).max(1);
+/// Mean loss over the last 1% (at least 1) of the run's `steps`. The window depends on the
+/// planned steps, not on how many this process ran, so a run resumed from a checkpoint reports
+/// the same value as an uninterrupted one whenever it ran at least that window after the
+/// resume (checkpoints come every 10% of the steps, at most 1,000 steps apart).
+fn final_loss(history: &[StepLog], steps: u64) -> f64 {
+    let tail = (steps / 100).max(1) as usize;
     if history.is_empty() {
         f64::NAN
     } else {
@@ -763,7 +766,7 @@ pub fn run(opts: &RunOptions) -> Result<RunMetrics, TrainError> {
         val,
         test,
         val_history: observer.history,
-        final_train_loss: final_loss(&stats.history),
+        final_train_loss: final_loss(&stats.history, steps),
         wall_time_s: started.elapsed().as_secs_f64(),
         train_time_s: stats.seconds,
         images_per_s: stats.images_per_s(),
@@ -785,6 +788,23 @@ pub fn run(opts: &RunOptions) -> Result<RunMetrics, TrainError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn final_loss_window_does_not_depend_on_a_resume() {
+        let log = |step: u64| StepLog {
+            step,
+            loss: step as f64,
+            metric: 0.0,
+            lr: 0.0,
+        };
+        let full: Vec<StepLog> = (0..200).map(log).collect();
+        // Resumed from the checkpoint at step 40: this process saw steps 40..200.
+        let resumed: Vec<StepLog> = (40..200).map(log).collect();
+        assert_eq!(final_loss(&full, 200), 198.5);
+        assert_eq!(final_loss(&resumed, 200), 198.5);
+        assert_eq!(final_loss(&full[..3], 3), 2.0);
+        assert!(final_loss(&[], 10).is_nan());
+    }
 
     #[test]
     fn viewpoint_is_the_third_letter() {
