@@ -1,12 +1,19 @@
 //! A live single-node Slurm (`tests/slurm/slurm-up.sh`: munged, slurmctld, slurmd on localhost,
-//! `MaxArraySize=2`) running `render slurm --submit`.
+//! `MaxArraySize=2`) running `render slurm --submit` and `study slurm --submit`.
 //!
-//! Checks: a render split over 3 array tasks plus the dependent merge job gives shards
+//! Render checks: a render split over 3 array tasks plus the dependent merge job gives shards
 //! byte-identical to a one-process render (the 3 tasks need two arrays under `MaxArraySize=2`,
 //! read from `scontrol`); a task cancelled with `scancel` after it wrote some shards, then
 //! resubmitted, gives the same bytes as an uninterrupted render (and its merge job is cancelled,
 //! not left pending); a rejected submission shows sbatch's message; no `sbatch` on PATH is
 //! explained.
+//!
+//! Study checks: a tiny plan (16 px, 240 images, two budgets, supervised + rotation, a few
+//! steps) as job arrays (render, pretraining, the runs split in two arrays, the report) gives
+//! the same report numbers (`utility.json`, the CSVs), metrics and weights as a local `study
+//! run`; `study status` shows the queued jobs; a training task cancelled with `scancel` after
+//! its first checkpoint, then resubmitted, resumes from the checkpoint and ends with the same
+//! metrics and weights as an uninterrupted local run.
 //!
 //! Skipped, with a printed line, only when the Slurm programs are absent (`.ci/run` installs
 //! Debian's `slurm-wlm` and `munge`). Needs root. Every wait is bounded; the daemons are stopped
@@ -31,6 +38,30 @@ const SLURM_PROGRAMS: [&str; 8] = [
 
 /// Longest wait for a set of jobs to leave the queue.
 const JOB_TIMEOUT: Duration = Duration::from_secs(150);
+
+/// The live tests run one after the other: each starts its own cluster, and two clusters with
+/// their jobs at once would only slow both down on a small machine.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Prints why `test` is skipped and returns true when Slurm programs are absent.
+fn skipped(test: &str) -> bool {
+    let missing = missing_programs();
+    if missing.is_empty() {
+        return false;
+    }
+    println!(
+        "SKIPPED slurm_cluster::{test}: Slurm programs absent ({}); apt-get install slurm-wlm \
+         munge (.ci/run does)",
+        missing.join(", ")
+    );
+    true
+}
 
 /// The Slurm programs found neither on PATH nor in /usr/sbin or /sbin (where Debian puts the
 /// daemons, which a non-login root shell may lack on PATH).
@@ -391,15 +422,10 @@ fn worker_share(reference: &Path, out: &Path, workers: usize, worker: usize) -> 
 
 #[test]
 fn render_on_a_live_slurm() {
-    let missing = missing_programs();
-    if !missing.is_empty() {
-        println!(
-            "SKIPPED slurm_cluster::render_on_a_live_slurm: Slurm programs absent ({}); \
-             apt-get install slurm-wlm munge (.ci/run does)",
-            missing.join(", ")
-        );
+    if skipped("render_on_a_live_slurm") {
         return;
     }
+    let _serial = one_at_a_time();
     let render = workspace_bin("datasets", "render");
     let tmp = tempfile::tempdir().expect("tempdir");
     let cluster = Cluster::start(2);
@@ -530,5 +556,286 @@ fn render_on_a_live_slurm() {
             .is_file(),
         "the scripts are written even when they cannot be submitted"
     );
+    drop(cluster);
+}
+
+/// The study plan run on Slurm and locally: 1 render, 1 pretraining, 4 runs (scratch and
+/// rotation finetuning at 40 and 160 labels).
+const STUDY_PLAN: &str = r#"
+name = "tiny slurm"
+methods = ["supervised", "rotation"]
+tasks = ["classification"]
+budgets = [40, 160]
+seeds = [0]
+width = 0.125
+
+[finetune]
+schedule = "fixed"
+steps = 3
+batch_size = 16
+eval_limit = 16
+workers = 1
+
+[pretrain]
+steps = 2
+batch_size = 16
+
+[[dataset]]
+name = "plain"
+render = { variant = "----", scene = "single", count = 240, resolution = 16, shard_size = 64, models_per_class = 2, textures = 4, texture_size = 32 }
+"#;
+
+/// Steps of the run that is cancelled mid-run (a checkpoint every 20 steps; some seconds of
+/// training on a small CPU, so the cancel lands long before it would finish).
+const RESUME_STEPS: u64 = 200;
+
+/// One scratch run of [`RESUME_STEPS`] steps on the same dataset.
+fn resume_plan() -> String {
+    STUDY_PLAN
+        .replace("name = \"tiny slurm\"", "name = \"tiny slurm resume\"")
+        .replace("[\"supervised\", \"rotation\"]", "[\"supervised\"]")
+        .replace("budgets = [40, 160]", "budgets = [40]")
+        .replace("steps = 3", &format!("steps = {RESUME_STEPS}"))
+}
+
+/// `study run PLAN --out OUT` then `study report OUT`, outside Slurm (the reference).
+fn study_locally(study: &Path, plan: &Path, out: &Path) {
+    for args in [
+        vec![
+            "run".into(),
+            plan.display().to_string(),
+            "--out".into(),
+            out.display().to_string(),
+        ],
+        vec!["report".into(), out.display().to_string()],
+    ] {
+        let o = Command::new(study)
+            .args(&args)
+            .env_remove("SLURM_CONF")
+            .output()
+            .expect("run study");
+        check_output(&format!("local study {}", args[0]), &o);
+    }
+}
+
+fn study_slurm(cluster: &Cluster, study: &Path, plan: &Path, out: &Path) -> Vec<u64> {
+    let o = cluster
+        .command(study)
+        .arg("slurm")
+        .arg(plan)
+        .arg(format!("--out={}", out.display()))
+        .args(["--submit", "--time=00:10:00"])
+        .output()
+        .expect("run study slurm");
+    check_output("study slurm --submit", &o);
+    recorded_jobs(out).iter().map(|j| j.job_id).collect()
+}
+
+fn study_status(cluster: &Cluster, study: &Path, out: &Path) -> String {
+    let o = cluster
+        .command(study)
+        .arg("status")
+        .arg(out)
+        .output()
+        .expect("run study status");
+    check_output("study status", &o);
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn assert_all_completed(cluster: &Cluster, ids: &[u64]) {
+    for id in ids {
+        let states = cluster.states(*id);
+        assert!(!states.is_empty(), "job {id} unknown to scontrol");
+        for (job, state) in states {
+            assert_eq!(state, "COMPLETED", "job {job}\n{}", cluster.diagnostics());
+        }
+    }
+}
+
+/// The tensors of a safetensors file (header entries and data bytes), without its metadata
+/// (whose key order is not fixed).
+fn tensors(path: &Path) -> (serde_json::Value, Vec<u8>) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let len = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let mut header: serde_json::Value =
+        serde_json::from_slice(&bytes[8..8 + len]).expect("safetensors header");
+    if let Some(h) = header.as_object_mut() {
+        h.remove("__metadata__");
+    }
+    (header, bytes[8 + len..].to_vec())
+}
+
+/// The report files and every run's numbers and weights of two study directories are equal.
+fn assert_same_study_results(reference: &Path, actual: &Path) {
+    for f in ["utility.json", "accuracy.csv", "utility.csv", "runs.csv"] {
+        let a = std::fs::read(reference.join("report").join(f)).expect("reference report file");
+        let b = std::fs::read(actual.join("report").join(f)).expect("Slurm report file");
+        assert!(
+            a == b,
+            "report/{f} differs:\nlocal:\n{}\nslurm:\n{}",
+            String::from_utf8_lossy(&a),
+            String::from_utf8_lossy(&b)
+        );
+    }
+    let mut runs = 0;
+    for entry in std::fs::read_dir(reference.join("runs")).expect("reference runs") {
+        let name = entry.expect("entry").file_name();
+        let (a, b) = (
+            reference.join("runs").join(&name),
+            actual.join("runs").join(&name),
+        );
+        let metrics = |d: &Path| -> serde_json::Value {
+            serde_json::from_slice(&std::fs::read(d.join("metrics.json")).expect("metrics.json"))
+                .expect("parse metrics.json")
+        };
+        if a.join("metrics.json").is_file() {
+            let (ma, mb) = (metrics(&a), metrics(&b));
+            for key in [
+                "test",
+                "val",
+                "val_history",
+                "final_train_loss",
+                "labelled_samples",
+            ] {
+                assert_eq!(ma.get(key), mb.get(key), "{name:?}: metrics.json {key}");
+            }
+        }
+        assert!(
+            tensors(&a.join("backbone.safetensors")) == tensors(&b.join("backbone.safetensors")),
+            "{name:?}: the backbone weights differ"
+        );
+        runs += 1;
+    }
+    assert!(runs > 0, "no runs in {}", reference.display());
+}
+
+#[test]
+fn study_on_a_live_slurm() {
+    if skipped("study_on_a_live_slurm") {
+        return;
+    }
+    let _serial = one_at_a_time();
+    let study = workspace_bin("trainer", "study");
+    let tmp = tempfile::tempdir().expect("tempdir");
+
+    // References first (before the cluster competes for the CPUs).
+    let plan = tmp.path().join("tiny.toml");
+    std::fs::write(&plan, STUDY_PLAN).expect("write the plan");
+    let reference = tmp.path().join("local");
+    study_locally(&study, &plan, &reference);
+    let resume_plan_path = tmp.path().join("resume.toml");
+    std::fs::write(&resume_plan_path, resume_plan()).expect("write the plan");
+    let resume_reference = tmp.path().join("resume-local");
+    study_locally(&study, &resume_plan_path, &resume_reference);
+
+    let cluster = Cluster::start(2);
+
+    // 1. The whole study as job arrays: the report equals the local one.
+    let out = tmp.path().join("slurm-study");
+    let ids = study_slurm(&cluster, &study, &plan, &out);
+    let jobs = recorded_jobs(&out);
+    assert_eq!(
+        jobs.iter()
+            .map(|j| (
+                j.script.name.as_str(),
+                j.script.first_index,
+                j.script.array_tasks
+            ))
+            .collect::<Vec<_>>(),
+        vec![
+            ("study-render", 0, Some(1)),
+            ("study-pretrain", 1, Some(1)),
+            ("study-runs", 2, Some(2)),
+            ("study-runs", 4, Some(2)),
+            ("study-report", 0, None),
+        ],
+        "4 runs under MaxArraySize=2: two arrays"
+    );
+    let status = study_status(&cluster, &study, &out);
+    let report_job = ids[ids.len() - 1];
+    assert!(
+        status.contains("slurm: ") && status.contains(&format!("report  job {report_job}")),
+        "{status}"
+    );
+    cluster.wait_gone(&ids);
+    assert_all_completed(&cluster, &ids);
+    assert_same_study_results(&reference, &out);
+    let status = study_status(&cluster, &study, &out);
+    assert!(
+        status.contains("6 nodes: 6 done")
+            && status.contains("slurm: no job of this study is queued or running"),
+        "{status}"
+    );
+    let logs = std::fs::read_dir(out.join("logs")).expect("logs").count();
+    assert_eq!(logs, 7, "one log per array task and the report");
+
+    // 2. The training task cancelled after its first checkpoint, the study resubmitted: it
+    // resumes and ends as the uninterrupted local run did.
+    let out = tmp.path().join("slurm-resume");
+    let ids = study_slurm(&cluster, &study, &resume_plan_path, &out);
+    let opened = trainer::study::Study::open(&out).expect("open the study");
+    assert_eq!(opened.nodes.len(), 2, "a render and one run");
+    let run_dir = opened.node_dir(1);
+    let checkpoint = trainer::training::checkpoint_dir(&run_dir);
+    let start = Instant::now();
+    while !checkpoint.is_dir() {
+        assert!(
+            !run_dir.join("metrics.json").exists(),
+            "the run finished before a checkpoint was seen"
+        );
+        assert!(
+            start.elapsed() < JOB_TIMEOUT,
+            "no checkpoint in {} after {JOB_TIMEOUT:?}\n{}",
+            run_dir.display(),
+            cluster.diagnostics()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let runs_array = ids[1];
+    let o = cluster.run("scancel", &[&format!("{runs_array}_0")]);
+    check_output("scancel", &o);
+    cluster.wait_gone(&ids);
+    assert!(
+        !run_dir.join("metrics.json").exists(),
+        "the run finished all {RESUME_STEPS} steps before the cancel landed; make \
+         RESUME_STEPS larger for this machine"
+    );
+    assert_eq!(
+        cluster.states(runs_array).get(&format!("{runs_array}_0")),
+        Some(&"CANCELLED".to_string()),
+        "{}",
+        cluster.diagnostics()
+    );
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(checkpoint.join("state.json")).expect("checkpoint/state.json"),
+    )
+    .expect("parse state.json");
+    let step = state["step"].as_u64().expect("checkpoint step");
+    assert!(step > 0 && step < RESUME_STEPS, "checkpoint at step {step}");
+    let status = study_status(&cluster, &study, &out);
+    assert!(
+        status
+            .lines()
+            .any(|l| l.contains(" interrupted ") && l.contains("scratch")),
+        "{status}"
+    );
+    let ids = study_slurm(&cluster, &study, &resume_plan_path, &out);
+    cluster.wait_gone(&ids);
+    assert_all_completed(&cluster, &ids);
+    let log = out
+        .join("logs")
+        .join(format!("study-runs_{}_0.out", ids[1]));
+    let log = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+    assert!(log.contains("resuming from"), "not resumed:\n{log}");
+    let metrics: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(run_dir.join("metrics.json")).expect("metrics.json of the resumed run"),
+    )
+    .expect("parse metrics.json");
+    assert_eq!(
+        metrics["resumed_from_step"].as_u64(),
+        Some(step),
+        "{metrics}"
+    );
+    assert_same_study_results(&resume_reference, &out);
     drop(cluster);
 }
