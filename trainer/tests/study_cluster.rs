@@ -2,7 +2,7 @@
 //! Kubernetes manifests are parsed as YAML (yaml-rust2) and their indices checked against the
 //! graph; `apply.sh` runs against a stand-in `kubectl`; the Slurm scripts are submitted to
 //! stand-in `sbatch` / `scontrol` / `squeue` programs. The live-Slurm test is
-//! tests/integration/slurm_cluster.rs.
+//! tests/integration/slurm_cluster.rs. Also: the node logs of `study run` are plain text.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -510,4 +510,58 @@ fn study_slurm_writes_and_submits_arrays_and_status_reads_the_queue() {
         stdout.contains("but `squeue` is not on PATH: their queue state is not shown"),
         "{stdout}"
     );
+}
+
+/// The node logs `study run` writes (DIR/renders/*/log.txt, DIR/runs/*/log.txt: the same files a
+/// Slurm array task appends to) and its own piped stderr are plain text: no ANSI colour escapes,
+/// also when the environment does not set NO_COLOR.
+#[test]
+fn study_run_logs_carry_no_colour_escapes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let plan = tmp.path().join("tiny.toml");
+    std::fs::write(
+        &plan,
+        r#"
+name = "plain logs"
+methods = ["supervised"]
+tasks = ["classification"]
+budgets = [40]
+width = 0.125
+
+[finetune]
+schedule = "fixed"
+steps = 2
+batch_size = 16
+eval_limit = 16
+
+[[dataset]]
+name = "plain"
+render = { variant = "----", scene = "single", count = 120, resolution = 16, shard_size = 64 }
+"#,
+    )
+    .expect("write the plan");
+    let out_dir = tmp.path().join("study");
+    let out = Command::new(env!("CARGO_BIN_EXE_study"))
+        .args(["run", s(&plan), "--out", s(&out_dir), "--jobs", "1"])
+        .env_remove("NO_COLOR")
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("run the study binary");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!out.stderr.contains(&0x1b), "{}", text(&out));
+    let mut logs = 0;
+    for kind in ["renders", "runs"] {
+        for entry in std::fs::read_dir(out_dir.join(kind)).expect("node directories") {
+            let log = entry.expect("entry").path().join("log.txt");
+            let bytes = std::fs::read(&log).expect("every node has a log.txt");
+            assert!(
+                String::from_utf8_lossy(&bytes).contains("INFO"),
+                "{}: no tracing lines",
+                log.display()
+            );
+            assert!(!bytes.contains(&0x1b), "ANSI escape in {}", log.display());
+            logs += 1;
+        }
+    }
+    assert_eq!(logs, 2, "one render and one scratch run");
 }
