@@ -326,7 +326,7 @@ pub fn pretrain_options(
     let out = study.node_dir(i);
     let kind: crate::methods::MethodKind = method.parse().map_err(|e: String| err(&e))?;
     let mut o =
-        crate::pretrain::PretrainOptions::new(study.dataset_dir(dataset_dir), out.clone(), kind);
+        crate::pretrain::PretrainOptions::new(dataset_arg(study, dataset_dir), out.clone(), kind);
     o.backbone = backbone.parse().map_err(|e: String| err(&e))?;
     o.width = *width;
     o.dense = Some(*dense);
@@ -340,6 +340,16 @@ pub fn pretrain_options(
     o.progress = false;
     o.resume = has_checkpoint(&out);
     Ok(o)
+}
+
+/// The `--dataset` of a node: the dataset directory (relative paths are inside the study
+/// directory), or a stream's `render:` spec as it is.
+fn dataset_arg(study: &Study, dataset_dir: &Path) -> PathBuf {
+    if datasets::live::is_spec(&dataset_dir.to_string_lossy()) {
+        dataset_dir.to_path_buf()
+    } else {
+        study.dataset_dir(dataset_dir)
+    }
 }
 
 fn has_checkpoint(out: &Path) -> bool {
@@ -378,7 +388,7 @@ pub fn run_options(study: &Study, i: usize) -> Result<crate::run::RunOptions, St
     };
     let out = study.node_dir(i);
     let task: crate::tasks::Task = task.parse().map_err(|e: String| err(&e))?;
-    let mut o = crate::run::RunOptions::new(study.dataset_dir(dataset_dir), out.clone(), task);
+    let mut o = crate::run::RunOptions::new(dataset_arg(study, dataset_dir), out.clone(), task);
     o.backbone = backbone.parse().map_err(|e: String| err(&e))?;
     o.width = *width;
     o.labels = crate::data::LabelBudget::Count(*labels);
@@ -430,7 +440,7 @@ pub fn linear_options(
     };
     let task: crate::tasks::Task = task.parse().map_err(|e: String| err(&e))?;
     let mut o =
-        crate::run::RunOptions::new(study.dataset_dir(dataset_dir), study.node_dir(i), task);
+        crate::run::RunOptions::new(dataset_arg(study, dataset_dir), study.node_dir(i), task);
     o.backbone = backbone.parse().map_err(|e: String| err(&e))?;
     o.width = *width;
     o.labels = crate::data::LabelBudget::All;
@@ -477,7 +487,7 @@ fn pretrain_ref(study: &Study, i: usize, id: &str) -> Result<crate::run::Pretrai
         dir: study.node_dir(p).display().to_string(),
         key: Some(id.to_string()),
         method: method.clone(),
-        dataset: Some(study.dataset_dir(dataset_dir).display().to_string()),
+        dataset: Some(dataset_arg(study, dataset_dir).display().to_string()),
         reused: None,
     })
 }
@@ -868,12 +878,13 @@ pub(crate) fn write_study_report(study: &Study) -> Result<report::ReportOutput, 
             ),
         );
     }
-    // Contact sheets of the datasets that exist.
+    // Contact sheets of the datasets that exist (a stream has none on disk).
     let sheet_dir = out.join("sheets");
     let mut sheets = Vec::new();
     for d in &study.plan.datasets {
         let dir = match &d.source {
             super::plan::DatasetSource::Existing(dir) => dir.clone(),
+            super::plan::DatasetSource::Stream { .. } => continue,
             super::plan::DatasetSource::Render { .. } => {
                 match study.nodes.iter().position(
                     |n| matches!(&n.spec, NodeSpec::Render { dataset, .. } if *dataset == d.name),

@@ -33,7 +33,7 @@ pub enum NodeSpec {
     Pretrain {
         /// Dataset name.
         dataset: String,
-        /// Dataset directory (relative: inside the study directory).
+        /// Dataset directory (relative: inside the study directory), or a `render:` spec.
         dataset_dir: PathBuf,
         /// Method.
         method: String,
@@ -54,7 +54,7 @@ pub enum NodeSpec {
     Train {
         /// Dataset name.
         dataset: String,
-        /// Dataset directory (relative: inside the study directory).
+        /// Dataset directory (relative: inside the study directory), or a `render:` spec.
         dataset_dir: PathBuf,
         /// Task.
         task: String,
@@ -90,7 +90,7 @@ pub enum NodeSpec {
     Linear {
         /// Dataset name.
         dataset: String,
-        /// Dataset directory (relative: inside the study directory).
+        /// Dataset directory (relative: inside the study directory), or a `render:` spec.
         dataset_dir: PathBuf,
         /// Task.
         task: String,
@@ -288,10 +288,12 @@ impl Builder<'_> {
         index
     }
 
-    /// Render node of a dataset (if the study renders it) and its directory as the runs see it.
+    /// Render node of a dataset (if the study renders it) and its directory as the runs see it
+    /// (the `render:` spec of a stream: `train --dataset` takes either).
     fn dataset(&mut self, d: &DatasetPlan) -> (Option<usize>, PathBuf) {
         match &d.source {
             DatasetSource::Existing(dir) => (None, dir.clone()),
+            DatasetSource::Stream { spec, .. } => (None, PathBuf::from(spec)),
             DatasetSource::Render { dir, spec } => {
                 let i = self.add(
                     NodeSpec::Render {
@@ -311,6 +313,11 @@ impl Builder<'_> {
 
     fn pretrain(&mut self, d: &DatasetPlan, method: &str, dense: bool) -> usize {
         let (render, dir) = self.dataset(d);
+        // A stream's pretraining sees the plan's `unique_images` (the Figure 10 cap).
+        let dir = match &d.source {
+            DatasetSource::Stream { pretrain, .. } => PathBuf::from(pretrain),
+            _ => dir,
+        };
         let p = self.plan;
         self.add(
             NodeSpec::Pretrain {
@@ -555,6 +562,58 @@ finetune_on = "a"
         "finetune-rotation-segmentation-a-n400-s1-6f9eb5cab8f4",
         "finetune-rotation@b-classification-a-n100-s0-76f2179d3638",
     ];
+
+    #[test]
+    fn a_stream_dataset_has_no_render_node_and_pretrains_on_its_cap() {
+        let plan = PLAN.replace(
+            "render = { variant = \"T---\", count = 1000 }",
+            "stream = \"render:T---,res=16,count=1000\"\nunique_images = 300",
+        );
+        let n = nodes(&plan);
+        let a = nodes(PLAN);
+        assert_eq!(
+            n.iter().filter(|x| x.spec.kind() == "render").count(),
+            1,
+            "only a's"
+        );
+        for node in &n {
+            let (dir, on_b) = match &node.spec {
+                NodeSpec::Pretrain {
+                    dataset,
+                    dataset_dir,
+                    ..
+                } => (dataset_dir, dataset == "b"),
+                NodeSpec::Train {
+                    dataset,
+                    dataset_dir,
+                    ..
+                }
+                | NodeSpec::Linear {
+                    dataset,
+                    dataset_dir,
+                    ..
+                } => (dataset_dir, dataset == "b"),
+                NodeSpec::Render { .. } => continue,
+            };
+            if !on_b {
+                continue;
+            }
+            assert!(node.deps.iter().all(|&d| n[d].spec.kind() != "render"));
+            let want = if node.spec.kind() == "pretrain" {
+                "render:T---,res=16,count=1000,unique=300"
+            } else {
+                "render:T---,res=16,count=1000"
+            };
+            assert_eq!(dir, Path::new(want), "{}", node.id);
+        }
+        // The nodes of dataset a keep their ids.
+        for x in a
+            .iter()
+            .filter(|x| x.spec.dataset() == "a" && x.spec.kind() != "finetune")
+        {
+            assert!(n.iter().any(|y| y.id == x.id), "{} kept", x.id);
+        }
+    }
 
     #[test]
     fn scratch_and_finetuned_runs_at_one_budget_get_the_same_steps() {

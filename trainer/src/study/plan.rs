@@ -91,7 +91,7 @@ pub enum PlanError {
 }
 
 /// `[[dataset]]`: an existing directory, or a render spec, or both (render into `dir` when it
-/// holds no dataset yet).
+/// holds no dataset yet), or scenes rendered while training (`stream`, nothing on disk).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetEntry {
@@ -103,6 +103,14 @@ pub struct DatasetEntry {
     /// How to render it when `dir` is missing or not given.
     #[serde(default)]
     pub render: Option<RenderSpec>,
+    /// Scenes rendered while training: a `render:VARIANT[,key=value...]` spec, as
+    /// `train --dataset` takes it (no render node, nothing written to disk).
+    #[serde(default)]
+    pub stream: Option<String>,
+    /// With `stream`: distinct scenes of the pretraining runs (`--unique-images`); the
+    /// supervised runs use the spec as given.
+    #[serde(default)]
+    pub unique_images: Option<usize>,
     /// Tasks on this dataset (default: the plan's tasks that fit its scene).
     #[serde(default)]
     pub tasks: Option<Vec<String>>,
@@ -453,6 +461,13 @@ pub enum DatasetSource {
         /// What to render (asset paths absolute).
         spec: RenderSpec,
     },
+    /// Rendered while training (`render:` spec), never written to disk.
+    Stream {
+        /// The spec of the supervised and linear runs (asset paths absolute).
+        spec: String,
+        /// The spec of the pretraining runs: `spec` with the plan's `unique_images`.
+        pretrain: String,
+    },
 }
 
 /// A validated dataset.
@@ -607,6 +622,86 @@ fn resolve(base: &Path, p: &Path) -> PathBuf {
     }
 }
 
+/// Paths of a `render:` spec (`shapenet=`, `mesh-cache=`, `dtd=`) made absolute against the
+/// plan's directory, as every other path of a plan is; the rest of the text is kept as given.
+fn absolute_spec_paths(text: &str, base: &Path) -> String {
+    let mut items = text.split(',');
+    let mut out = vec![items.next().unwrap_or("").to_string()];
+    for item in items {
+        let rewritten = item.split_once('=').and_then(|(k, v)| {
+            let field = k.trim().to_ascii_lowercase().replace('_', "-");
+            let v = v.trim();
+            (["shapenet", "mesh-cache", "dtd"].contains(&field.as_str())
+                && !v.is_empty()
+                && Path::new(v).is_relative())
+            .then(|| format!("{}={}", k.trim(), base.join(v).display()))
+        });
+        out.push(rewritten.unwrap_or_else(|| item.to_string()));
+    }
+    out.join(",")
+}
+
+/// Validates `dataset[i].stream` (and `unique_images`): the source, the facts, and whether the
+/// supervised runs' stream is endless (no `unique=`: label budgets are not capped).
+fn stream_source(
+    c: &Checker,
+    i: usize,
+    text: &str,
+    unique_images: Option<usize>,
+    base: &Path,
+    methods: &[String],
+) -> Result<(DatasetSource, DatasetFacts, bool), PlanError> {
+    use datasets::live::RenderSpec as LiveSpec;
+    let key = |k: &str| format!("dataset[{i}].{k}");
+    let spec = LiveSpec::parse(&absolute_spec_paths(text.trim(), base)).map_err(|e| {
+        c.err(
+            key("stream"),
+            format!("\"{text}\""),
+            &format!(
+                "a render spec `render:VARIANT[,key=value...]` (docs/cli-train.md); field `{}`: {}",
+                e.field, e.problem
+            ),
+        )
+    })?;
+    let pretrain = match unique_images {
+        None => spec.text.clone(),
+        Some(0) => return Err(c.err(key("unique_images"), 0, "at least 1 distinct scene")),
+        Some(n) => LiveSpec::with_unique(&spec.text, n).map_err(|_| {
+            c.err(
+                key("unique_images"),
+                n,
+                &format!(
+                    "the stream's own unique={} or no unique_images key",
+                    spec.unique.unwrap_or(0)
+                ),
+            )
+        })?,
+    };
+    if methods.iter().any(|m| m == "cmc") && spec.unique.is_none() && unique_images.is_none() {
+        return Err(c.err(
+            key("unique_images"),
+            "(missing)",
+            "a number of distinct scenes: method cmc keeps a memory-bank row per image, so it \
+             cannot pretrain on an endless stream",
+        ));
+    }
+    let facts = DatasetFacts {
+        variant: spec.job.variant.to_string(),
+        scene: spec.job.scene.to_string(),
+        resolution: spec.resolution(),
+        train: spec.unique.unwrap_or_else(|| spec.train_count()),
+    };
+    let endless = spec.unique.is_none();
+    Ok((
+        DatasetSource::Stream {
+            spec: spec.text,
+            pretrain,
+        },
+        facts,
+        endless,
+    ))
+}
+
 fn validate(file: PlanFile, path: &Path, probe: &dyn DatasetProbe) -> Result<Plan, PlanError> {
     let c = Checker { path };
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -755,10 +850,37 @@ fn validate(file: PlanFile, path: &Path, probe: &dyn DatasetProbe) -> Result<Pla
             ));
         }
         let dir = d.dir.as_ref().map(|p| resolve(&base, p));
-        let (source, facts) = match (&d.render, &dir) {
+        if let (Some(n), None) = (d.unique_images, &d.stream) {
+            return Err(c.err(
+                key("unique_images"),
+                n,
+                "no unique_images key without `stream` (it caps the scenes rendered while training)",
+            ));
+        }
+        // An endless stream has no train split to cap a budget with.
+        let mut endless = false;
+        let (source, facts) = match (&d.stream, &d.render, &dir) {
+            // Scenes rendered while training: no render node, nothing on disk.
+            (Some(text), render, dir) => {
+                if render.is_some() || dir.is_some() {
+                    let (k, v) = match dir {
+                        Some(dir) => ("dir", format!("\"{}\"", dir.display())),
+                        None => ("render", "{ ... }".to_string()),
+                    };
+                    return Err(c.err(
+                        key(k),
+                        v,
+                        "no `dir` or `render` key with `stream` (scenes rendered while training are not written to disk)",
+                    ));
+                }
+                let (source, facts, is_endless) =
+                    stream_source(&c, i, text, d.unique_images, &base, &methods)?;
+                endless = is_endless;
+                (source, facts)
+            }
             // A render spec makes the study own the dataset: rendered (or resumed, or checked
             // against its manifest) into `dir`, or under the study directory.
-            (Some(r), _) => {
+            (None, Some(r), _) => {
                 if !is_variant(&r.variant) {
                     return Err(c.err(
                         key("render.variant"),
@@ -808,7 +930,7 @@ fn validate(file: PlanFile, path: &Path, probe: &dyn DatasetProbe) -> Result<Pla
                     facts,
                 )
             }
-            (None, Some(dir)) => {
+            (None, None, Some(dir)) => {
                 let facts = probe.existing(dir).map_err(|e| {
                     c.err(
                         key("dir"),
@@ -827,11 +949,11 @@ fn validate(file: PlanFile, path: &Path, probe: &dyn DatasetProbe) -> Result<Pla
                     }
                 }
             }
-            (None, None) => {
+            (None, None, None) => {
                 return Err(c.err(
                     format!("dataset[{i}]"),
                     format!("\"{}\"", d.name),
-                    "a `dir` or a `render` spec",
+                    "a `dir`, a `render` spec or a `stream`",
                 ));
             }
         };
@@ -853,7 +975,7 @@ fn validate(file: PlanFile, path: &Path, probe: &dyn DatasetProbe) -> Result<Pla
         let budgets = match &file.budgets {
             Some(b) => {
                 for (j, &n) in b.iter().enumerate() {
-                    if n > facts.train {
+                    if n > facts.train && !endless {
                         return Err(c.err(
                             format!("budgets[{j}]"),
                             n,
@@ -1052,7 +1174,7 @@ render = { variant = "TCVL", count = 1000, resolution = 32 }
         assert!(e.contains("dataset[0].dir = \"/plans/data/missing\": expected an existing, complete dataset directory"), "{e}");
         let e = err_of(&text.replace("dir = \"data/missing\"\n", ""));
         assert!(
-            e.contains("dataset[0] = \"x\": expected a `dir` or a `render` spec"),
+            e.contains("dataset[0] = \"x\": expected a `dir`, a `render` spec or a `stream`"),
             "{e}"
         );
         let e = err_of(&text.replace("missing", "broken"));
@@ -1075,6 +1197,104 @@ render = { variant = "TCVL", count = 1000, resolution = 32 }
         .unwrap();
         assert!(
             matches!(&p.datasets[0].source, DatasetSource::Render { dir: Some(d), .. } if d == Path::new("/plans/have"))
+        );
+    }
+
+    const STREAM: &str = r#"
+methods = ["rotation"]
+tasks = ["classification"]
+budgets = [100, 400]
+[[dataset]]
+name = "live"
+stream = "render:T---,res=16,count=200,dtd=textures"
+unique_images = 150
+"#;
+
+    #[test]
+    fn a_stream_dataset_is_a_render_spec_with_the_pretraining_cap() {
+        let p = parse_str(STREAM).unwrap();
+        let d = &p.datasets[0];
+        assert_eq!(
+            d.source,
+            DatasetSource::Stream {
+                spec: "render:T---,res=16,count=200,dtd=/plans/textures".into(),
+                pretrain: "render:T---,res=16,count=200,dtd=/plans/textures,unique=150".into(),
+            }
+        );
+        assert_eq!(d.facts.variant, "T---");
+        assert_eq!(d.facts.scene, "single");
+        assert_eq!(d.facts.resolution, 16);
+        // An endless stream: the budget 400 is not capped by the 170 of `count`'s train split
+        // (`--labels N` = the first N scenes).
+        assert_eq!(d.facts.train, 170);
+        assert_eq!(d.budgets, [100, 400]);
+        // With unique= in the spec the supervised runs have a finite split.
+        let e = err_of(&STREAM.replace("count=200", "count=200,unique=300"));
+        assert!(
+            e.contains("dataset[0].unique_images = 150: expected the stream's own unique=300"),
+            "{e}"
+        );
+        let e = err_of(
+            &STREAM
+                .replace("count=200", "count=200,unique=300")
+                .replace("unique_images = 150\n", ""),
+        );
+        assert!(
+            e.contains("budgets[1] = 400: expected at most the 300 training images"),
+            "{e}"
+        );
+        // Default budgets: capped at `count`'s train split.
+        let p = parse_str(&STREAM.replace("budgets = [100, 400]\n", "")).unwrap();
+        assert_eq!(p.datasets[0].budgets, [100]);
+    }
+
+    #[test]
+    fn bad_streams_name_the_key_and_the_field() {
+        let e = err_of(&STREAM.replace("res=16", "res=abc"));
+        assert!(
+            e.starts_with("/plans/p.toml: dataset[0].stream = \"render:T---,res=abc,"),
+            "{e}"
+        );
+        assert!(
+            e.contains("field `res`: `abc`: expected an image side"),
+            "{e}"
+        );
+        let e = err_of(&STREAM.replace("res=16", "bogus=1"));
+        assert!(e.contains("field `bogus`: unknown field"), "{e}");
+        let e = err_of(&STREAM.replace("render:T---", "render:TXVL"));
+        assert!(
+            e.contains("dataset[0].stream") && e.contains("`variant`"),
+            "{e}"
+        );
+        let e = err_of(&format!("{STREAM}dir = \"have\"\n"));
+        assert!(
+            e.contains("dataset[0].dir = \"/plans/have\": expected no `dir` or `render` key"),
+            "{e}"
+        );
+        let e = err_of(&STREAM.replace("unique_images = 150", "unique_images = 0"));
+        assert!(
+            e.contains("dataset[0].unique_images = 0: expected at least 1"),
+            "{e}"
+        );
+        let e = err_of(&format!("{BASE}unique_images = 5\n"));
+        assert!(
+            e.contains(
+                "dataset[0].unique_images = 5: expected no unique_images key without `stream`"
+            ),
+            "{e}"
+        );
+        let e = err_of(&format!("{STREAM}bogus = 1\n"));
+        assert!(
+            e.starts_with("/plans/p.toml: ") && e.contains("bogus"),
+            "{e}"
+        );
+        // CMC needs a finite set of pretraining scenes.
+        let cmc = STREAM.replace("\"rotation\"", "\"cmc\"");
+        assert!(parse_str(&cmc).is_ok());
+        let e = err_of(&cmc.replace("unique_images = 150\n", ""));
+        assert!(
+            e.contains("dataset[0].unique_images = (missing): expected a number of distinct scenes: method cmc"),
+            "{e}"
         );
     }
 
