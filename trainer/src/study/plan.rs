@@ -29,6 +29,11 @@
 //! [[dataset]]
 //! name = "single-TCVL"
 //! render = { variant = "TCVL", scene = "single", count = 6000, resolution = 32 }
+//!
+//! [[dataset]]
+//! name = "endless"
+//! stream = "render:----,res=32"                     # rendered while training, nothing on disk
+//! unique_images = 20000                             # scenes of the pretraining runs (optional)
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
