@@ -238,7 +238,37 @@ pub fn save_safetensors(
         .collect::<Result<Vec<_>, _>>()?;
     let file = safetensors::serialize(views, Some(metadata(config)))
         .map_err(|e| record_err(e.to_string()))?;
+    let file = sorted_header(file).map_err(record_err)?;
     crate::write_atomic(path, &file)
+}
+
+/// The same safetensors file with its JSON header's keys in sorted order, so that the same
+/// weights always give the same bytes (`safetensors::serialize` writes the metadata from a
+/// `HashMap`, whose order changes from one process to the next). Sorting the keys changes
+/// neither the header's length nor any tensor's offsets.
+fn sorted_header(mut file: Vec<u8>) -> Result<Vec<u8>, String> {
+    let len_bytes: [u8; 8] = file
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or("safetensors file shorter than its 8-byte header length")?;
+    let len = usize::try_from(u64::from_le_bytes(len_bytes))
+        .map_err(|_| "safetensors header length does not fit in memory".to_string())?;
+    let header = file
+        .get(8..8 + len)
+        .ok_or("safetensors header longer than the file")?;
+    // serde_json's map is a BTreeMap (no `preserve_order`): keys come out sorted at every level.
+    let value: serde_json::Value =
+        serde_json::from_slice(header).map_err(|e| format!("safetensors header: {e}"))?;
+    let mut sorted = serde_json::to_vec(&value).map_err(|e| e.to_string())?;
+    if sorted.len() > len {
+        return Err(format!(
+            "sorted safetensors header is {} bytes, the original {len}",
+            sorted.len()
+        ));
+    }
+    sorted.resize(len, b' ');
+    file[8..8 + len].copy_from_slice(&sorted);
+    Ok(file)
 }
 
 /// Tensor names with their shapes (sorted by name) and the metadata of a safetensors file.
@@ -305,6 +335,39 @@ mod tests {
 
     fn p(s: &str) -> Vec<String> {
         s.split('.').map(String::from).collect()
+    }
+
+    #[test]
+    fn same_weights_give_the_same_bytes() {
+        let config = BackboneConfig::new(BackboneKind::Resnet9);
+        let raw: Vec<u8> = [1.0f32, -2.0, 3.5]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        let write = || {
+            let views = vec![
+                ("b", TensorView::new(Dtype::F32, vec![3], &raw).unwrap()),
+                ("a", TensorView::new(Dtype::F32, vec![1, 3], &raw).unwrap()),
+            ];
+            sorted_header(safetensors::serialize(views, Some(metadata(&config))).unwrap()).unwrap()
+        };
+        // Every serialisation builds a fresh HashMap with its own random order.
+        let first = write();
+        for _ in 0..8 {
+            assert_eq!(write(), first);
+        }
+        let st = safetensors::SafeTensors::deserialize(&first).expect("still a valid file");
+        assert_eq!(st.tensor("b").unwrap().data(), raw.as_slice());
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&first).unwrap();
+        assert_eq!(meta.metadata().clone().unwrap(), metadata(&config));
+        let len = u64::from_le_bytes(first[..8].try_into().unwrap()) as usize;
+        let header = std::str::from_utf8(&first[8..8 + len]).unwrap();
+        let keys: Vec<usize> = ["\"backbone\"", "\"format\"", "\"producer\""]
+            .iter()
+            .map(|k| header.find(k).expect("metadata key in the header"))
+            .collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "{header}");
+        assert!(sorted_header(vec![1, 2]).is_err());
     }
 
     #[test]
