@@ -399,9 +399,7 @@ impl RenderSpec {
     ///
     /// # Errors
     /// When `shapenet=` or `dtd=` cannot be opened (the message names the field and path).
-    pub fn open_assets(
-        &self,
-    ) -> Result<Assets, DatasetError> {
+    pub fn open_assets(&self) -> Result<Assets, DatasetError> {
         let models: Box<dyn ModelSource> = match &self.shapenet {
             Some(dir) => {
                 let opts = shapenet_loader::LoadOptions {
