@@ -106,13 +106,16 @@ impl MethodKind {
 
     /// Augmentation of each view: the design's list (jitter 0.8, grayscale 0.25, flip, crop
     /// after padding by res/8, Cutout res/4) with its exceptions: no Cutout for VAE (it would
-    /// have to reconstruct the hole), no colour jitter for CMC (its views are the colour
-    /// channels).
+    /// have to reconstruct the hole), no colour jitter and no grayscale for CMC (its views are
+    /// L and ab: jitter changes ab, and grayscale makes ab a constant image, a = b = 0).
     pub fn policy(self) -> AugmentPolicy {
         let mut p = AugmentPolicy::for_task(crate::tasks::Task::Classification);
         match self {
             MethodKind::Vae => p.cutout = false,
-            MethodKind::Cmc => p.jitter = 0.0,
+            MethodKind::Cmc => {
+                p.jitter = 0.0;
+                p.grayscale = 0.0;
+            }
             _ => {}
         }
         p
@@ -365,6 +368,15 @@ pub fn step_rng(seed: u64, step: u64, tag: u64) -> rand_chacha::ChaCha8Rng {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cmc_keeps_its_colour_view_intact() {
+        let cmc = MethodKind::Cmc.policy();
+        assert_eq!((cmc.jitter, cmc.grayscale), (0.0, 0.0));
+        let simclr = MethodKind::Simclr.policy();
+        assert!(simclr.jitter > 0.0 && simclr.grayscale > 0.0);
+        assert!(!MethodKind::Vae.policy().cutout && MethodKind::Cmc.policy().cutout);
+    }
 
     #[test]
     fn names_round_trip_and_unknown_lists_valid() {
