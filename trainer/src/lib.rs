@@ -9,12 +9,13 @@
 //! per task), [`metrics`] (plain functions on host data), [`color`] (sRGB -> Lab), [`augment`],
 //! [`data`] (streaming loader, label budgets), [`training`] (the supervised loop, checkpoints,
 //! resume), [`run`] (a whole `train` run on a dataset directory), [`backend`] (run-time device
-//! selection), [`study`] (plans of label sweeps, the run graph and executor, utility, figures and
-//! the HTML report behind the `study` command).
+//! selection), [`cli`] (start-up shared by the binaries), [`study`] (plans of label sweeps, the
+//! run graph and executor, utility, figures and the HTML report behind the `study` command).
 
 pub mod augment;
 pub mod backend;
 pub mod chain;
+pub mod cli;
 pub mod color;
 pub mod data;
 pub mod export;

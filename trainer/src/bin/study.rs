@@ -103,18 +103,7 @@ fn quiet_window_system_probe() {
 fn main() -> ExitCode {
     quiet_window_system_probe();
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        // Colour only on a terminal, never with NO_COLOR set: every node's log.txt is plain text.
-        .with_ansi(
-            std::io::IsTerminal::is_terminal(&std::io::stderr())
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
-        )
-        .init();
+    trainer::cli::init_logging();
     match real_main(cli) {
         Ok(code) => code,
         Err(e) => {
