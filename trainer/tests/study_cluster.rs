@@ -541,7 +541,7 @@ render = { variant = "----", scene = "single", count = 120, resolution = 16, sha
     )
     .expect("write the plan");
     let out_dir = tmp.path().join("study");
-    let out = Command::new(env!("CARGO_BIN_EXE_study"))
+    let out = study_cmd()
         .args(["run", s(&plan), "--out", s(&out_dir), "--jobs", "1"])
         .env_remove("NO_COLOR")
         .env("RUST_LOG", "info")
