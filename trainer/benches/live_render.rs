@@ -56,18 +56,12 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-/// Sets the headless `XDG_RUNTIME_DIR` like `render` and `train` do (no Vulkan layer noise on
-/// stderr; see `renderer::adapter::window_system_probe_fix`).
-#[allow(unsafe_code)]
-fn quiet_window_system_probe() {
-    if let Some((name, value)) = renderer::adapter::window_system_probe_fix() {
-        // SAFETY: the first statement of `main`: no other thread reads the environment yet.
-        unsafe { std::env::set_var(name, value) };
-    }
-}
-
 fn main() {
-    quiet_window_system_probe();
+    // SAFETY: the first statement of `main`: no other thread exists yet.
+    #[allow(unsafe_code)]
+    unsafe {
+        trainer::cli::quiet_window_system_probe()
+    };
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))

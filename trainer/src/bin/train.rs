@@ -244,20 +244,12 @@ fn check_combinations(args: &Args) {
     }
 }
 
-/// Keeps the Vulkan layers' window-system probing (wgpu backend, datasets rendered on the way)
-/// from printing `error: XDG_RUNTIME_DIR is invalid or not set` on headless machines (see
-/// [`renderer::adapter::window_system_probe_fix`]).
-#[allow(unsafe_code)]
-fn quiet_window_system_probe() {
-    if let Some((name, value)) = renderer::adapter::window_system_probe_fix() {
-        // SAFETY: called as the first statement of `main`: no other thread exists yet that could
-        // read or write the environment at the same time.
-        unsafe { std::env::set_var(name, value) };
-    }
-}
-
 fn main() -> ExitCode {
-    quiet_window_system_probe();
+    // SAFETY: the first statement of `main`: no other thread exists yet.
+    #[allow(unsafe_code)]
+    unsafe {
+        trainer::cli::quiet_window_system_probe()
+    };
     let cli = Cli::parse();
     trainer::cli::init_logging();
     let result = match (cli.command, cli.train) {
