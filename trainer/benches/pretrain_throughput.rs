@@ -67,6 +67,7 @@ fn config(
         dataset: String::new(),
         manifest_hash: String::new(),
         backend: "flex".into(),
+        augmentation: None,
     }
 }
 

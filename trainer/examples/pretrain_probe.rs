@@ -8,6 +8,7 @@
 //! Settings: ResNet9 width 0.25, batch 64, STEPS steps (default 300), probes on 1000 reference
 //! (train) and 1000 query (validation) images. Prints one line per method: first and final
 //! loss, kNN / linear-probe class and pose accuracy before -> after, images/s.
+//! `JITTER_HUE=0.5` sets the views' largest hue shift (`--jitter-hue`; default 0.1).
 
 use std::path::PathBuf;
 
@@ -22,6 +23,13 @@ fn main() -> anyhow::Result<()> {
     let steps: u64 = match args.get(2) {
         Some(s) => s.parse()?,
         None => 300,
+    };
+    let jitter_hue: Option<f64> = match std::env::var("JITTER_HUE") {
+        Ok(h) => Some(
+            h.parse()
+                .map_err(|e| anyhow::anyhow!("JITTER_HUE `{h}`: {e}"))?,
+        ),
+        Err(_) => None,
     };
     let methods: Vec<MethodKind> = if args.len() > 3 {
         args[3..]
@@ -48,6 +56,7 @@ fn main() -> anyhow::Result<()> {
         opts.checkpoint_every = Some(steps);
         opts.eval_limit = 1000;
         opts.nce_k = 4096;
+        opts.jitter_hue = jitter_hue;
         opts.progress = false;
         let m = run_pretrain(&opts)?;
         let init = m.initial_probes.clone().unwrap_or_default();

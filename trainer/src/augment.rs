@@ -12,7 +12,8 @@
 //! 2. crop after zero-padding by `res/8` (not for depth); the label map is cropped the same way
 //!    and padded with background;
 //! 3. colour jitter (p = 0.8): brightness, contrast, saturation (factors in [0.6, 1.4]) and hue
-//!    (shift in [-0.1, 0.1] turns), in that order, on sRGB values;
+//!    (shift in [-h, h] turns, h = [`AugmentPolicy::hue`], 0.1 by default; 0.5 draws the hue
+//!    uniformly), in that order, on sRGB values;
 //! 4. grayscale (p = 0.25);
 //! 5. sRGB -> Lab, normalised with [`crate::color::LAB_MEAN`] / [`crate::color::LAB_STD`];
 //! 6. Cutout (not for segmentation and depth): a `res/4` square at a uniformly drawn centre
@@ -54,11 +55,16 @@ pub struct RawSample<'a> {
     pub depth: &'a [u16],
 }
 
+/// The colour jitter's largest hue shift by default, in turns.
+pub const DEFAULT_HUE: f64 = 0.1;
+
 /// What augmentation a sample gets.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AugmentPolicy {
     /// Probability of colour jitter.
     pub jitter: f64,
+    /// The colour jitter's largest hue shift in turns (0..=0.5; 0.5 = any hue).
+    pub hue: f64,
     /// Probability of grayscale.
     pub grayscale: f64,
     /// Horizontal flip with probability 0.5.
@@ -75,6 +81,7 @@ impl AugmentPolicy {
     pub fn for_task(task: Task) -> Self {
         Self {
             jitter: 0.8,
+            hue: DEFAULT_HUE,
             grayscale: 0.25,
             flip: true,
             crop: task != Task::Depth,
@@ -86,6 +93,7 @@ impl AugmentPolicy {
     pub fn none() -> Self {
         Self {
             jitter: 0.0,
+            hue: 0.0,
             grayscale: 0.0,
             flip: false,
             crop: false,
@@ -186,12 +194,18 @@ fn rgb_to_hsv(r: f32, g: f32, b: f32) -> (f32, f32, f32) {
     (h, s, max)
 }
 
-/// Colour jitter on an HWC sRGB float image: brightness, contrast, saturation, hue.
-pub fn color_jitter<R: Rng + ?Sized>(img: &mut [f32], rng: &mut R) {
+/// Colour jitter on an HWC sRGB float image: brightness, contrast, saturation, and a hue shift
+/// of at most `max_hue` turns.
+pub fn color_jitter<R: Rng + ?Sized>(img: &mut [f32], max_hue: f64, rng: &mut R) {
     let brightness: f32 = rng.random_range(0.6..1.4);
     let contrast: f32 = rng.random_range(0.6..1.4);
     let saturation: f32 = rng.random_range(0.6..1.4);
-    let hue: f32 = rng.random_range(-0.1..0.1);
+    let max_hue = max_hue.clamp(0.0, 0.5) as f32;
+    let hue: f32 = if max_hue > 0.0 {
+        rng.random_range(-max_hue..max_hue)
+    } else {
+        0.0
+    };
     for v in img.iter_mut() {
         *v = (*v * brightness).clamp(0.0, 1.0);
     }
@@ -303,7 +317,7 @@ pub fn prepare<R: Rng + ?Sized>(
         }
     }
     if do_jitter {
-        color_jitter(&mut img, rng);
+        color_jitter(&mut img, policy.hue, rng);
     }
     if do_gray {
         grayscale(&mut img);
@@ -375,6 +389,7 @@ mod tests {
         };
         let policy = AugmentPolicy {
             jitter: 0.0,
+            hue: 0.0,
             grayscale: 0.0,
             flip: true,
             crop: false,
@@ -475,6 +490,23 @@ mod tests {
     }
 
     #[test]
+    fn hue_shift_stays_within_its_bound() {
+        // A saturated red image: red stays the strongest channel under shifts below 1/6 turn
+        // (the default 0.1), while a bound of 0.5 (any hue) turns some draws green or blue.
+        let dominant = |max_hue: f64, seed: u64| -> usize {
+            let mut img = vec![0.8f32, 0.1, 0.1].repeat(4);
+            color_jitter(&mut img, max_hue, &mut ChaCha8Rng::seed_from_u64(seed));
+            (0..3)
+                .max_by(|&a, &b| img[a].total_cmp(&img[b]))
+                .expect("three channels")
+        };
+        assert!((0..200).all(|seed| dominant(DEFAULT_HUE, seed) == 0));
+        assert!((0..200).all(|seed| dominant(0.0, seed) == 0));
+        let other = (0..200).filter(|&seed| dominant(0.5, seed) != 0).count();
+        assert!(other > 50, "only {other} of 200 draws left red");
+    }
+
+    #[test]
     fn flipping_swaps_left_and_right_pose_bins() {
         let res = 8;
         let img = vec![0u8; res * res * 3];
@@ -482,6 +514,7 @@ mod tests {
         let depth = vec![1000u16; res * res];
         let policy = AugmentPolicy {
             jitter: 0.0,
+            hue: 0.0,
             grayscale: 0.0,
             flip: true,
             crop: false,

@@ -11,7 +11,9 @@
 //! (sorted keys, no whitespace) of the [`PretrainOptions`] without the fields that do not change
 //! the pretrained weights or that name places (`out`, `resume`, `progress`, `workers`,
 //! `checkpoint_every`, `dataset`), plus the xxh64 of the pretraining dataset's `manifest.json`
-//! (so another dataset, even at the same path, is never reused) and the trainer version. The
+//! (so another dataset, even at the same path, is never reused), the augmentation policy of the
+//! views (`augmentation`, with `jitter_hue` applied: a change of a method's views is a new
+//! pretraining) and the trainer version. The
 //! JSON is kept as `cache-key.json` in the entry. An entry is finished when its `metrics.json`
 //! exists: `run_pretrain` writes it last, atomically. Runs of the same key take an exclusive
 //! lock on `CACHE/<dir>.lock` while they check and pretrain, so a sweep that starts many
@@ -108,6 +110,10 @@ pub fn cache_key(opts: &PretrainOptions) -> Result<(String, String), TrainError>
         map.insert(
             "dataset_manifest_xxh64".into(),
             manifest_fingerprint(&opts.dataset)?.into(),
+        );
+        map.insert(
+            "augmentation".into(),
+            serde_json::to_value(opts.policy()).map_err(json_err)?,
         );
         map.insert("trainer_version".into(), env!("CARGO_PKG_VERSION").into());
     }

@@ -32,6 +32,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
+use crate::augment::AugmentPolicy;
 use crate::backend::{B, BackendKind, Device, autodiff};
 use crate::data::{BatchSource, HostBatch, Loader, LoaderConfig, label_order};
 use crate::methods::{
@@ -80,6 +81,11 @@ pub struct PretrainOptions {
     pub weight_decay: Option<f32>,
     /// CMC negatives per positive (capped by the dataset size).
     pub nce_k: usize,
+    /// Largest hue shift of the colour jitter in turns (`None`: the design's 0.1; 0.5: any
+    /// hue). On variants with random object colour a small shift leaves colour as a cue that
+    /// tells images apart, which contrastive methods learn instead of shape.
+    #[serde(default)]
+    pub jitter_hue: Option<f64>,
     /// Probe every N steps (`None`: ten times per run).
     pub eval_every: Option<u64>,
     /// Checkpoint every N steps (`None`: ten times per run, at most every 1000 steps).
@@ -97,6 +103,15 @@ pub struct PretrainOptions {
 }
 
 impl PretrainOptions {
+    /// The augmentation of the method's views with `jitter_hue` applied.
+    pub fn policy(&self) -> AugmentPolicy {
+        let mut p = self.method.policy();
+        if let Some(h) = self.jitter_hue {
+            p.hue = h;
+        }
+        p
+    }
+
     /// Options with the method's defaults for everything but the required fields.
     pub fn new(dataset: PathBuf, out: PathBuf, method: MethodKind) -> Self {
         Self {
@@ -113,6 +128,7 @@ impl PretrainOptions {
             lr: None,
             weight_decay: None,
             nce_k: crate::methods::cmc::NCE_K,
+            jitter_hue: None,
             eval_every: None,
             checkpoint_every: None,
             resume: false,
@@ -165,13 +181,22 @@ pub struct PretrainConfig {
     pub manifest_hash: String,
     /// Backend.
     pub backend: String,
+    /// Augmentation of the views (`None` in runs written before it was recorded: the method's
+    /// default policy).
+    #[serde(default)]
+    pub augmentation: Option<AugmentPolicy>,
 }
 
 impl PretrainConfig {
+    /// The augmentation of the views.
+    pub fn policy(&self) -> AugmentPolicy {
+        self.augmentation.unwrap_or_else(|| self.method.policy())
+    }
+
     /// Fields a resumed run must share with the run that wrote the checkpoint.
     fn identity(&self) -> String {
         format!(
-            "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
+            "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{:?}",
             self.method,
             self.backbone.kind,
             self.backbone.width,
@@ -184,7 +209,8 @@ impl PretrainConfig {
             self.weight_decay,
             self.nce_k,
             self.seed,
-            self.manifest_hash
+            self.manifest_hash,
+            self.policy()
         )
     }
 }
@@ -573,7 +599,15 @@ fn pretrain<M: Method>(opts: &PretrainOptions) -> Result<PretrainMetrics, TrainE
         dataset: opts.dataset.display().to_string(),
         manifest_hash: info.manifest_hash.clone(),
         backend: opts.backend.name().to_string(),
+        augmentation: Some(opts.policy()),
     };
+    if let Some(h) = opts.jitter_hue
+        && !(0.0..=0.5).contains(&h)
+    {
+        return Err(TrainError::Invalid(format!(
+            "--jitter-hue must be a hue shift in turns in 0..=0.5, got {h}"
+        )));
+    }
     if !(config.lr > 0.0 && config.lr.is_finite()) {
         return Err(TrainError::Invalid(format!(
             "--lr must be a positive number, got {}",
@@ -673,6 +707,7 @@ fn pretrain<M: Method>(opts: &PretrainOptions) -> Result<PretrainMetrics, TrainE
         opts.dataset.display()
     );
     let mut loader_cfg = loader_config(opts.method, batch_size, opts.seed);
+    loader_cfg.policy = config.policy();
     loader_cfg.shuffle_buffer = opts.shuffle_buffer;
     loader_cfg.workers = opts.workers;
     loader_cfg.start_position = state.step * batch_size as u64;

@@ -203,12 +203,24 @@ fn chained_pretraining_is_cached_reused_and_recorded() {
     let k_method = cache_key(&pretrain_opts(&data, MethodKind::Simclr))
         .expect("key")
         .0;
-    let keys = [key.clone(), k_steps, k_other.clone(), k_method];
+    let mut hue = pretrain_opts(&data, MethodKind::Rotation);
+    hue.jitter_hue = Some(0.5);
+    let (k_hue, hue_canonical) = cache_key(&hue).expect("key");
+    let keys = [key.clone(), k_steps, k_other.clone(), k_method, k_hue];
     for i in 0..keys.len() {
         for j in i + 1..keys.len() {
             assert_ne!(keys[i], keys[j]);
         }
     }
+    // The method's augmentation policy is part of the key (a change of a method's views is a
+    // new pretraining): CMC's views have neither colour jitter nor grayscale.
+    let (_, canonical) = cache_key(&pretrain_opts(&data, MethodKind::Cmc)).expect("key");
+    let value: serde_json::Value = serde_json::from_str(&canonical).expect("canonical JSON");
+    assert_eq!(value["augmentation"]["grayscale"], 0.0, "{canonical}");
+    assert_eq!(value["augmentation"]["jitter"], 0.0, "{canonical}");
+    assert_eq!(value["augmentation"]["flip"], true, "{canonical}");
+    let value: serde_json::Value = serde_json::from_str(&hue_canonical).expect("canonical JSON");
+    assert_eq!(value["augmentation"]["hue"], 0.5, "{hue_canonical}");
     // --pretrain-dataset: pretrain on `other`, finetune on `data`.
     let third = chain("ft3", pretrain_opts(&other, MethodKind::Rotation));
     let p3 = third.pretrain.expect("pretrain");

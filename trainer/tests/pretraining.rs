@@ -78,6 +78,7 @@ fn config(kind: MethodKind, res: usize, batch: usize, steps: u64, n: usize) -> P
         dataset: "memory".into(),
         manifest_hash: "0".into(),
         backend: "flex".into(),
+        augmentation: None,
     }
 }
 
@@ -345,4 +346,47 @@ fn unknown_method_lists_the_valid_ones() {
     for m in MethodKind::ALL {
         assert!(err.contains(m.name()), "{err}");
     }
+}
+
+#[test]
+fn jitter_hue_out_of_range_names_the_flag() {
+    for (args, flag) in [
+        (
+            &["pretrain", "--method", "amdim", "--jitter-hue", "0.7"][..],
+            "--jitter-hue",
+        ),
+        (
+            &[
+                "--method",
+                "amdim",
+                "--task",
+                "classification",
+                "--pretrain-jitter-hue",
+                "turns",
+            ][..],
+            "--pretrain-jitter-hue",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_train"))
+            .args(args)
+            .args(["--dataset", "x", "--out", "y"])
+            .output()
+            .expect("run the train binary");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(flag), "{err}");
+        assert!(err.contains("0 to 0.5"), "{err}");
+    }
+    // Without --method the pretraining flag has nothing to apply to.
+    let out = Command::new(env!("CARGO_BIN_EXE_train"))
+        .args(["--task", "classification", "--pretrain-jitter-hue", "0.5"])
+        .args(["--dataset", "x", "--out", "y"])
+        .output()
+        .expect("run the train binary");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--pretrain-jitter-hue needs --method"),
+        "{err}"
+    );
 }

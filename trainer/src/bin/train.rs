@@ -147,6 +147,10 @@ struct Args {
     /// Pretraining weight decay [default: the method's reference value].
     #[arg(long)]
     pretrain_weight_decay: Option<f32>,
+    /// Pretraining: largest hue shift of the views' colour jitter, in turns (0..=0.5; 0.5 = any
+    /// hue) [default: 0.1].
+    #[arg(long, value_name = "TURNS", value_parser = parse_hue)]
+    pretrain_jitter_hue: Option<f64>,
     /// Pretraining seed (independent of --seed, so finetuning seeds share one pretraining).
     #[arg(long, default_value_t = 0)]
     pretrain_seed: u64,
@@ -184,6 +188,16 @@ fn parse_method(s: &str) -> Result<Method, String> {
                 MethodKind::valid_names()
             )
         })
+}
+
+/// `--jitter-hue` / `--pretrain-jitter-hue`: a hue shift in turns, 0..=0.5.
+fn parse_hue(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(h) if (0.0..=0.5).contains(&h) => Ok(h),
+        _ => Err(format!(
+            "`{s}`: expected a hue shift in turns from 0 to 0.5 (0.5 = any hue)"
+        )),
+    }
 }
 
 /// Exit with a command-line error (status 2), as clap does for its own.
@@ -226,6 +240,7 @@ fn check_combinations(args: &Args) {
                 "--pretrain-weight-decay",
                 args.pretrain_weight_decay.is_some(),
             ),
+            ("--pretrain-jitter-hue", args.pretrain_jitter_hue.is_some()),
             ("--pretrain-seed", args.pretrain_seed != 0),
         ];
         if let Some((flag, _)) = given.iter().find(|g| g.1) {
@@ -331,6 +346,7 @@ fn real_main(args: Args) -> anyhow::Result<()> {
             pre.steps = args.pretrain_steps;
             pre.lr = args.pretrain_lr;
             pre.weight_decay = args.pretrain_weight_decay;
+            pre.jitter_hue = args.pretrain_jitter_hue;
             pre.workers = opts.workers;
             pre.shuffle_buffer = opts.shuffle_buffer;
             pre.progress = opts.progress;
@@ -468,6 +484,11 @@ mod trainer_cli {
         /// CMC: negatives per positive (capped at the number of training images - 1).
         #[arg(long, default_value_t = 8192)]
         nce_k: usize,
+        /// Largest hue shift of the views' colour jitter, in turns (0..=0.5; 0.5 = any hue)
+        /// [default: 0.1]. Raise it on variants with random object colour, where colour tells
+        /// images apart and contrastive methods learn it instead of shape.
+        #[arg(long, value_name = "TURNS", value_parser = crate::parse_hue)]
+        jitter_hue: Option<f64>,
         /// Probe (kNN, online linear heads, linear probe) every N steps [default: steps / 10].
         #[arg(long)]
         eval_every: Option<u64>,
@@ -511,6 +532,7 @@ mod trainer_cli {
         opts.lr = a.lr;
         opts.weight_decay = a.weight_decay;
         opts.nce_k = a.nce_k.max(1);
+        opts.jitter_hue = a.jitter_hue;
         opts.eval_every = a.eval_every;
         opts.checkpoint_every = a.checkpoint_every;
         opts.resume = a.resume;
