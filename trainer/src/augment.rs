@@ -494,7 +494,7 @@ mod tests {
         // A saturated red image: red stays the strongest channel under shifts below 1/6 turn
         // (the default 0.1), while a bound of 0.5 (any hue) turns some draws green or blue.
         let dominant = |max_hue: f64, seed: u64| -> usize {
-            let mut img = vec![0.8f32, 0.1, 0.1].repeat(4);
+            let mut img = [0.8f32, 0.1, 0.1].repeat(4);
             color_jitter(&mut img, max_hue, &mut ChaCha8Rng::seed_from_u64(seed));
             (0..3)
                 .max_by(|&a, &b| img[a].total_cmp(&img[b]))
