@@ -336,6 +336,7 @@ pub fn pretrain_options(
     o.steps = settings.steps;
     o.lr = settings.lr;
     o.weight_decay = settings.weight_decay;
+    o.jitter_hue = settings.jitter_hue;
     o.workers = study.plan.finetune.workers.max(1);
     o.progress = false;
     o.resume = has_checkpoint(&out);

@@ -253,6 +253,10 @@ pub struct PretrainSettings {
     /// Weight decay.
     #[serde(default)]
     pub weight_decay: Option<f32>,
+    /// Largest hue shift of the views' colour jitter in turns (`--jitter-hue`); left out of
+    /// the node configuration when unset, so plans without it keep their node ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter_hue: Option<f64>,
 }
 
 impl PretrainSettings {
@@ -263,6 +267,7 @@ impl PretrainSettings {
             batch_size: over.batch_size.or(self.batch_size),
             lr: over.lr.or(self.lr),
             weight_decay: over.weight_decay.or(self.weight_decay),
+            jitter_hue: over.jitter_hue.or(self.jitter_hue),
         }
     }
 }
@@ -283,6 +288,9 @@ pub struct PretrainSection {
     /// Weight decay for every method.
     #[serde(default)]
     pub weight_decay: Option<f32>,
+    /// Largest hue shift of the views' colour jitter for every method.
+    #[serde(default)]
+    pub jitter_hue: Option<f64>,
     /// Seed of the pretraining runs (one pretrained model per method and dataset).
     #[serde(default)]
     pub seed: u64,
@@ -536,6 +544,7 @@ impl Plan {
             batch_size: self.pretrain.batch_size,
             lr: self.pretrain.lr,
             weight_decay: self.pretrain.weight_decay,
+            jitter_hue: self.pretrain.jitter_hue,
         };
         match self.pretrain.method.get(method) {
             Some(over) => base.overridden_by(over),
@@ -820,6 +829,24 @@ fn validate(file: PlanFile, path: &Path, probe: &dyn DatasetProbe) -> Result<Pla
         if s.steps == Some(0) || s.batch_size == Some(0) {
             return Err(c.err(key, "0", "steps and batch_size of at least 1"));
         }
+        if let Some(h) = s.jitter_hue.filter(|h| !(0.0..=0.5).contains(h)) {
+            return Err(c.err(
+                format!("{key}.jitter_hue"),
+                h,
+                "a hue shift in turns from 0 to 0.5",
+            ));
+        }
+    }
+    if let Some(h) = file
+        .pretrain
+        .jitter_hue
+        .filter(|h| !(0.0..=0.5).contains(h))
+    {
+        return Err(c.err(
+            "pretrain.jitter_hue",
+            h,
+            "a hue shift in turns from 0 to 0.5",
+        ));
     }
     if file.pretrain.steps == Some(0) {
         return Err(c.err("pretrain.steps", 0, "at least 1"));
@@ -1387,5 +1414,27 @@ unique_images = 150
         let s = p.pretrain_settings("rotation");
         assert_eq!((s.steps, s.batch_size), (Some(20), Some(32)));
         assert_eq!(p.pretrain_settings("simclr").steps, Some(10));
+    }
+
+    #[test]
+    fn jitter_hue_applies_per_method_and_is_checked() {
+        let p = parse_str(&format!(
+            "{BASE}\n[pretrain]\njitter_hue = 0.5\n[pretrain.method.rotation]\njitter_hue = 0.1\n"
+        ))
+        .unwrap();
+        assert_eq!(p.pretrain_settings("rotation").jitter_hue, Some(0.1));
+        assert_eq!(p.pretrain_settings("simclr").jitter_hue, Some(0.5));
+        let e = err_of(&format!("{BASE}\n[pretrain]\njitter_hue = 0.7\n"));
+        assert!(
+            e.contains("pretrain.jitter_hue = 0.7: expected a hue shift in turns from 0 to 0.5"),
+            "{e}"
+        );
+        let e = err_of(&format!(
+            "{BASE}\n[pretrain.method.rotation]\njitter_hue = 2.5\n"
+        ));
+        assert!(
+            e.contains("pretrain.method.rotation.jitter_hue = 2.5"),
+            "{e}"
+        );
     }
 }
