@@ -12,8 +12,8 @@ use std::time::Instant;
 use trainer::backend::BackendKind;
 use trainer::data::{FixedBatch, HostBatch};
 use trainer::methods::{
-    Method, MethodKind, amdim::Amdim, byol::Byol, cmc::Cmc, rotation::Rotation, simclr::Simclr,
-    vae::Vae,
+    Method, MethodKind, amdim::Amdim, barlow::Barlow, byol::Byol, cmc::Cmc, rotation::Rotation,
+    simclr::Simclr, vae::Vae,
 };
 use trainer::model::{BackboneConfig, BackboneKind};
 use trainer::pretrain::{PretrainConfig, PretrainState, pretrain_steps};
@@ -107,6 +107,7 @@ fn main() {
             MethodKind::Amdim => measure::<Amdim>(res, width, b, s),
             MethodKind::Simclr => measure::<Simclr>(res, width, b, s),
             MethodKind::Byol => measure::<Byol>(res, width, b, s),
+            MethodKind::Barlow => measure::<Barlow>(res, width, b, s),
         };
         let small = run(32, 0.25, 32, steps * 4);
         let full = run(64, 1.0, 16, steps);

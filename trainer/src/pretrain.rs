@@ -36,8 +36,8 @@ use crate::augment::AugmentPolicy;
 use crate::backend::{B, BackendKind, Device, autodiff};
 use crate::data::{BatchSource, HostBatch, Loader, LoaderConfig, label_order};
 use crate::methods::{
-    Method, MethodConfig, MethodKind, amdim::Amdim, byol::Byol, cmc::Cmc, rotation::Rotation,
-    simclr::Simclr, vae::Vae,
+    Method, MethodConfig, MethodKind, amdim::Amdim, barlow::Barlow, byol::Byol, cmc::Cmc,
+    rotation::Rotation, simclr::Simclr, vae::Vae,
 };
 use crate::model::{BackboneConfig, BackboneKind};
 use crate::probes::{OnlineProbe, ProbeResults, ProbeSet, evaluate_probes};
@@ -314,6 +314,7 @@ pub fn run_pretrain(opts: &PretrainOptions) -> Result<PretrainMetrics, TrainErro
         MethodKind::Amdim => pretrain::<Amdim>(opts),
         MethodKind::Simclr => pretrain::<Simclr>(opts),
         MethodKind::Byol => pretrain::<Byol>(opts),
+        MethodKind::Barlow => pretrain::<Barlow>(opts),
     }
 }
 

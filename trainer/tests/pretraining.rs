@@ -13,8 +13,8 @@ use rand_chacha::ChaCha8Rng;
 use trainer::backend::{B, autodiff, flex};
 use trainer::data::{BatchSource, FixedBatch, HostBatch, Loader, MemoryShards, OwnedSample};
 use trainer::methods::{
-    Method, MethodKind, amdim::Amdim, byol::Byol, cmc::Cmc, rotation::Rotation, simclr::Simclr,
-    vae::Vae,
+    Method, MethodKind, amdim::Amdim, barlow::Barlow, byol::Byol, cmc::Cmc, rotation::Rotation,
+    simclr::Simclr, vae::Vae,
 };
 use trainer::model::{BackboneConfig, BackboneKind, parameter_values};
 use trainer::pretrain::{
@@ -150,6 +150,11 @@ fn simclr_lowers_its_loss() {
 #[test]
 fn byol_lowers_its_loss() {
     lowers::<Byol>();
+}
+
+#[test]
+fn barlow_lowers_its_loss() {
+    lowers::<Barlow>();
 }
 
 /// Counts the float parameters of a module that require a gradient, and those that got one.

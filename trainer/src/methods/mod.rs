@@ -13,10 +13,12 @@
 //! | [`amdim`] | 2 | global vs local features of two views agree (1->5, 1->7, 5->5) | – | wd 1e-5, lr 1e-3 -> 1e-6, batch 384 |
 //! | [`simclr`] | 2 | NT-Xent between two views (projector 2048 -> 256, T 0.2) | – | ours: wd 1e-5, lr 1e-3 -> 1e-6, batch 256 |
 //! | [`byol`] | 2 | online predictor matches an EMA target (4096 -> 256, tau 0.99 -> 1) | target | ours: wd 1e-5, lr 1e-3 -> 1e-6, batch 256 |
+//! | [`barlow`] | 2 | cross-correlation of the two views' projections close to the identity (2048-2048-2048, lambda 0.0051) | – | ours: wd 1e-5, lr 1e-3 -> 1e-6, batch 256 |
 //!
 //! A new method is one file: a struct implementing [`Method`] and a [`MethodKind`] entry.
 
 pub mod amdim;
+pub mod barlow;
 pub mod byol;
 pub mod cmc;
 pub mod rotation;
@@ -53,6 +55,8 @@ pub enum MethodKind {
     Simclr,
     /// BYOL (EMA target).
     Byol,
+    /// Barlow Twins (redundancy reduction).
+    Barlow,
 }
 
 /// Optimisation defaults of a method.
@@ -70,13 +74,14 @@ pub struct MethodDefaults {
 
 impl MethodKind {
     /// All methods, in the order of the docs.
-    pub const ALL: [MethodKind; 6] = [
+    pub const ALL: [MethodKind; 7] = [
         MethodKind::Vae,
         MethodKind::Rotation,
         MethodKind::Cmc,
         MethodKind::Amdim,
         MethodKind::Simclr,
         MethodKind::Byol,
+        MethodKind::Barlow,
     ];
 
     /// CLI / JSON name.
@@ -88,6 +93,7 @@ impl MethodKind {
             MethodKind::Amdim => "amdim",
             MethodKind::Simclr => "simclr",
             MethodKind::Byol => "byol",
+            MethodKind::Barlow => "barlow",
         }
     }
 
@@ -99,7 +105,7 @@ impl MethodKind {
     /// Augmented views per image.
     pub fn views(self) -> usize {
         match self {
-            MethodKind::Amdim | MethodKind::Simclr | MethodKind::Byol => 2,
+            MethodKind::Amdim | MethodKind::Simclr | MethodKind::Byol | MethodKind::Barlow => 2,
             MethodKind::Vae | MethodKind::Rotation | MethodKind::Cmc => 1,
         }
     }
@@ -122,7 +128,7 @@ impl MethodKind {
     }
 
     /// Reference optimisation settings: the original code's ResNet9 configs for the paper's
-    /// four methods; for SimCLR and BYOL (solo-learn uses LARS) our Adam settings. ResNet50
+    /// four methods; for SimCLR, BYOL and Barlow Twins (solo-learn uses LARS) our Adam settings. ResNet50
     /// runs default to batch 64 (memory, as for dense supervised training).
     pub fn defaults(self, backbone: BackboneKind) -> MethodDefaults {
         let (batch_size, lr, min_lr, weight_decay) = match self {
@@ -130,7 +136,7 @@ impl MethodKind {
             MethodKind::Rotation => (512, 5e-4, 1e-5, 1e-4),
             MethodKind::Cmc => (256, 1e-3, 1e-6, 1e-5),
             MethodKind::Amdim => (384, 1e-3, 1e-6, 1e-5),
-            MethodKind::Simclr | MethodKind::Byol => (256, 1e-3, 1e-6, 1e-5),
+            MethodKind::Simclr | MethodKind::Byol | MethodKind::Barlow => (256, 1e-3, 1e-6, 1e-5),
         };
         MethodDefaults {
             batch_size: match backbone {
