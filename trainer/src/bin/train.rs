@@ -126,7 +126,7 @@ struct Args {
     unique_images: Option<u64>,
     /// Where the backbone starts: `supervised` (from scratch, or from --init) or a
     /// self-supervised method pretrained first on --pretrain-dataset (vae, rotation, cmc, amdim,
-    /// simclr, byol), cached in --pretrain-cache.
+    /// simclr, byol, barlow), cached in --pretrain-cache.
     #[arg(long, default_value = "supervised", value_parser = parse_method)]
     method: Method,
     /// Dataset to pretrain on [default: --dataset].
@@ -216,7 +216,7 @@ fn check_combinations(args: &Args) {
     if args.eval == "linear" && args.init.is_none() && method.is_none() {
         usage_error(
             ErrorKind::MissingRequiredArgument,
-            "--eval linear evaluates frozen backbone weights, and none were given: pass              --init RUNDIR/backbone.bpk (a `train pretrain` or `train` run), or --method M to              pretrain them first (vae, rotation, cmc, amdim, simclr, byol)"
+            "--eval linear evaluates frozen backbone weights, and none were given: pass              --init RUNDIR/backbone.bpk (a `train pretrain` or `train` run), or --method M to              pretrain them first (vae, rotation, cmc, amdim, simclr, byol, barlow)"
                 .into(),
         );
     }
@@ -443,7 +443,7 @@ mod trainer_cli {
     /// Flags of `train pretrain`.
     #[derive(Debug, clap::Args)]
     pub struct PretrainArgs {
-        /// vae | rotation | cmc | amdim | simclr | byol
+        /// vae | rotation | cmc | amdim | simclr | byol | barlow
         #[arg(long)]
         method: MethodKind,
         /// Dataset directory (manifest.json, train/, val/, test/; every train image is used),

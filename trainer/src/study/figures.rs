@@ -137,6 +137,7 @@ pub fn color_of(key: &str) -> RGBColor {
         "amdim" => RGBColor(44, 160, 44),
         "simclr" => RGBColor(255, 127, 14),
         "byol" => RGBColor(140, 86, 75),
+        "barlow" => RGBColor(227, 119, 194),
         other => {
             let h = xxhash_rust::xxh3::xxh3_64(other.as_bytes());
             RGBColor(

@@ -42,7 +42,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// Pretraining methods a plan may name (`supervised` is training from scratch: no pretraining).
-pub const METHODS: [&str; 7] = [
+pub const METHODS: [&str; 8] = [
     "supervised",
     "vae",
     "rotation",
@@ -50,6 +50,7 @@ pub const METHODS: [&str; 7] = [
     "amdim",
     "simclr",
     "byol",
+    "barlow",
 ];
 /// The from-scratch baseline's method name.
 pub const SCRATCH: &str = "supervised";
@@ -1097,6 +1098,17 @@ fn validate(file: PlanFile, path: &Path, probe: &dyn DatasetProbe) -> Result<Pla
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plan_methods_are_the_trainers_methods() {
+        // A method `train --method` knows must be accepted in a plan, and the other way round.
+        let trainer: Vec<&str> = crate::methods::MethodKind::ALL
+            .iter()
+            .map(|m| m.name())
+            .collect();
+        assert_eq!(METHODS[0], SCRATCH);
+        assert_eq!(&METHODS[1..], trainer.as_slice());
+    }
 
     struct Fake;
     impl DatasetProbe for Fake {
