@@ -57,6 +57,8 @@ pub struct RawSample<'a> {
 
 /// The colour jitter's largest hue shift by default, in turns.
 pub const DEFAULT_HUE: f64 = 0.1;
+/// The largest hue shifts `--jitter-hue` accepts, in turns (0.5 = any hue).
+pub const HUE_RANGE: std::ops::RangeInclusive<f64> = 0.0..=0.5;
 
 /// What augmentation a sample gets.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -200,7 +202,7 @@ pub fn color_jitter<R: Rng + ?Sized>(img: &mut [f32], max_hue: f64, rng: &mut R)
     let brightness: f32 = rng.random_range(0.6..1.4);
     let contrast: f32 = rng.random_range(0.6..1.4);
     let saturation: f32 = rng.random_range(0.6..1.4);
-    let max_hue = max_hue.clamp(0.0, 0.5) as f32;
+    let max_hue = max_hue.clamp(*HUE_RANGE.start(), *HUE_RANGE.end()) as f32;
     let hue: f32 = if max_hue > 0.0 {
         rng.random_range(-max_hue..max_hue)
     } else {

@@ -603,7 +603,7 @@ fn pretrain<M: Method>(opts: &PretrainOptions) -> Result<PretrainMetrics, TrainE
         augmentation: Some(opts.policy()),
     };
     if let Some(h) = opts.jitter_hue
-        && !(0.0..=0.5).contains(&h)
+        && !crate::augment::HUE_RANGE.contains(&h)
     {
         return Err(TrainError::Invalid(format!(
             "--jitter-hue must be a hue shift in turns in 0..=0.5, got {h}"

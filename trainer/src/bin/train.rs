@@ -193,7 +193,7 @@ fn parse_method(s: &str) -> Result<Method, String> {
 /// `--jitter-hue` / `--pretrain-jitter-hue`: a hue shift in turns, 0..=0.5.
 fn parse_hue(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
-        Ok(h) if (0.0..=0.5).contains(&h) => Ok(h),
+        Ok(h) if trainer::augment::HUE_RANGE.contains(&h) => Ok(h),
         _ => Err(format!(
             "`{s}`: expected a hue shift in turns from 0 to 0.5 (0.5 = any hue)"
         )),

@@ -821,6 +821,12 @@ fn validate(file: PlanFile, path: &Path, probe: &dyn DatasetProbe) -> Result<Pla
     };
 
     // Pretraining.
+    let check_hue = |key: String, hue: Option<f64>| match hue
+        .filter(|h| !crate::augment::HUE_RANGE.contains(h))
+    {
+        Some(h) => Err(c.err(key, h, "a hue shift in turns from 0 to 0.5")),
+        None => Ok(()),
+    };
     for (m, s) in &file.pretrain.method {
         let key = format!("pretrain.method.{m}");
         c.one_of(&key, m, &METHODS[1..])?;
@@ -830,25 +836,9 @@ fn validate(file: PlanFile, path: &Path, probe: &dyn DatasetProbe) -> Result<Pla
         if s.steps == Some(0) || s.batch_size == Some(0) {
             return Err(c.err(key, "0", "steps and batch_size of at least 1"));
         }
-        if let Some(h) = s.jitter_hue.filter(|h| !(0.0..=0.5).contains(h)) {
-            return Err(c.err(
-                format!("{key}.jitter_hue"),
-                h,
-                "a hue shift in turns from 0 to 0.5",
-            ));
-        }
+        check_hue(format!("{key}.jitter_hue"), s.jitter_hue)?;
     }
-    if let Some(h) = file
-        .pretrain
-        .jitter_hue
-        .filter(|h| !(0.0..=0.5).contains(h))
-    {
-        return Err(c.err(
-            "pretrain.jitter_hue",
-            h,
-            "a hue shift in turns from 0 to 0.5",
-        ));
-    }
+    check_hue("pretrain.jitter_hue".into(), file.pretrain.jitter_hue)?;
     if file.pretrain.steps == Some(0) {
         return Err(c.err("pretrain.steps", 0, "at least 1"));
     }
